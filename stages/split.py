@@ -1,0 +1,39 @@
+"""DVC stage `split`: leak-free train/val split of the target poet, plus the reference set.
+
+Usage: python stages/split.py POEMS_JSONL OUT_DIR METRICS_JSON [--params params.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from qwen_qlora.config import load_params
+from qwen_qlora.corpus.split import split_corpus
+from qwen_qlora.io import read_jsonl, write_json, write_jsonl
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("poems", "out_dir", "metrics"):
+        ap.add_argument(name, type=Path)
+    ap.add_argument("--params", default="params.yaml")
+    args = ap.parse_args()
+    params = load_params(args.params)
+
+    poems = read_jsonl(args.poems)
+    try:
+        train, val, reference, stats = split_corpus(poems, params.author, params.split)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+
+    write_jsonl(args.out_dir / "train.jsonl", train)
+    write_jsonl(args.out_dir / "val.jsonl", val)
+    write_jsonl(args.out_dir / "reference.jsonl", reference)
+    write_json(args.metrics, {"author": params.author, **stats})
+    print(f"split: {params.author}: {len(train)} train, {len(val)} val; "
+          f"{len(reference)} reference poems")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""End to end: `dvc repro split` in a temporary copy of the repository."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "corpus" / "sources"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/corpus beside the checkout")
+def test_dvc_repro_split_in_a_copy(tmp_path):
+    repo = tmp_path / "main"
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    for f in filter(None, files):
+        if (ROOT / f).is_file():
+            (repo / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, repo / f)
+    (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    dvc = [sys.executable, "-m", "dvc"]
+    run = subprocess.run([*dvc, "repro", "split"], cwd=repo, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    corpus = json.loads((repo / "metrics/corpus.json").read_text())
+    split = json.loads((repo / "metrics/split.json").read_text())
+    assert 200 <= corpus["by_author"]["akhmatova"]["final"] <= 240
+    assert split["train_poems"] + split["val_poems"] == split["target_poems"]
+    for name in ("train", "val"):
+        for line in (repo / f"data/processed/{name}.jsonl").read_text().splitlines():
+            poem = json.loads(line)["completion"]
+            assert not re.search(r"https?://|www\.|\u0301|^[ \t]|Приятного чтения", poem, re.M), poem[:80]
+    again = subprocess.run([*dvc, "repro", "split"], cwd=repo, capture_output=True, text=True)
+    assert "didn't change" in again.stdout or "is cached" in again.stdout, again.stdout
