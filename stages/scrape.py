@@ -31,7 +31,7 @@ def main() -> None:
     if not sources:
         sys.exit("scrape: no enabled sources in params.yaml (corpus.sources)")
     for source in sources:
-        records, stats[source.name] = scrape_source(source, root, resolver, Path(".cache/web") / source.name)
+        records, stats[source.name] = scrape_source(source, root, resolver, Path(".cache/web"))
         write_jsonl(args.out_dir / f"{source.name}.jsonl", records)
         print(f"scrape: {source.name}: {len(records)} records")
 

@@ -191,7 +191,7 @@ class CleanParams:
     min_words: int = 12
     max_mean_line_chars: float = 70.0
     max_line_chars: int = 160
-    max_dialogue_share: float = 0.35
+    max_dialogue_share: float = 0.05
     min_cyrillic_share: float = 0.8
     dedup_shingle_words: int = 3
     dedup_threshold: float = 0.3
@@ -305,7 +305,8 @@ class QuantParams:
     load_in_4bit: bool = True
     quant_type: Literal["nf4", "fp4"] = "nf4"
     double_quant: bool = True
-    compute_dtype: Dtype = "bfloat16"
+    compute_dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
+    quant_storage: Literal["uint8", "bfloat16", "float16", "float32"] = "uint8"
 
 
 @dataclass
@@ -328,9 +329,9 @@ class TrainParams:
     """The supervised fine-tuning run (see src/qwen_qlora/train.py)."""
 
     seed: int = 42
-    epochs: float = 2.0
+    epochs: float = 0.5
     max_steps: int = -1
-    learning_rate: float = 2e-4
+    learning_rate: float = 3e-4
     lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
@@ -338,17 +339,18 @@ class TrainParams:
     batch_size: int = 4
     eval_batch_size: int = 8
     grad_accum: int = 1
-    max_seq_len: int = 384
+    max_seq_len: int = 256
     packing: bool = False
     group_by_length: bool = True
     precision: Literal["auto", "bf16", "fp32", "fp16"] = "auto"
     gradient_checkpointing: bool = False
-    eval_steps: int = 16
+    eval_steps: int = 12
     logging_steps: int = 4
     save_total_limit: int = 2
     early_stopping_patience: int = 3
     resume: Literal["auto", "never"] = "auto"
     num_processes: int = 1
+    accelerate_config: str | None = None
     preflight_examples: int = 2
     lora_move_steps: int = 2
 
@@ -357,12 +359,70 @@ class TrainParams:
         check(self.learning_rate > 0, "train.learning_rate", "must be > 0")
         check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)")
         for key in ("batch_size", "eval_batch_size", "grad_accum", "eval_steps",
-                    "logging_steps", "num_processes", "lora_move_steps"):
+                    "logging_steps", "num_processes"):
             check(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
         check(self.max_seq_len >= 16, "train.max_seq_len", "must be >= 16 tokens")
+        check(self.lora_move_steps >= 2, "train.lora_move_steps",
+              "must be >= 2: with warmup the first optimizer step runs at learning rate 0")
         check(self.save_total_limit >= 1, "train.save_total_limit", "must be >= 1")
         check(self.early_stopping_patience >= 0, "train.early_stopping_patience",
               "must be >= 0 (0 turns early stopping off)")
+
+
+# ---------------------------------------------------------------- evaluate, generate, poetics
+
+REFERENCE_THEMES = ["любовь", "память", "природа", "грусть", "радость",
+                    "разлука", "город", "вера"]
+
+
+@dataclass
+class EvaluateParams:
+    """Scoring base vs adapted on val, and the verbatim-quoting gate on generations."""
+
+    batch_size: int = 8
+    max_copied_line_share: float = 0.2
+    on_copy: Literal["fail", "warn"] = "fail"
+    min_line_words: int = 3
+    probe_poems: int = 24
+    probe_max_new_tokens: int = 32
+
+    def __post_init__(self) -> None:
+        check(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+        check(0 <= self.max_copied_line_share <= 1, "evaluate.max_copied_line_share", "must be in [0, 1]")
+        check(self.probe_poems >= 0, "evaluate.probe_poems", "must be >= 0")
+
+
+@dataclass
+class GenerateParams:
+    """Sampling settings shared by base and adapted models."""
+
+    themes: list[str] = field(default_factory=lambda: list(REFERENCE_THEMES))
+    samples_per_theme: int = 2
+    seed: int = 1234
+    temperature: float = 0.8
+    top_p: float = 0.95
+    repetition_penalty: float = 1.1
+    max_new_tokens: int = 160
+
+    def __post_init__(self) -> None:
+        check(bool(self.themes), "generate.themes", "name at least one theme")
+        check(self.samples_per_theme >= 1, "generate.samples_per_theme", "must be >= 1")
+        check(self.temperature > 0, "generate.temperature", "must be > 0 (sampling)")
+        check(0 < self.top_p <= 1, "generate.top_p", "must be in (0, 1]")
+        check(self.max_new_tokens >= 8, "generate.max_new_tokens", "must be >= 8")
+
+
+@dataclass
+class PoeticsParams:
+    """Style attribution and the meter/rhyme profiles."""
+
+    seed: int = 7
+    reference_val_fraction: float = 0.2
+    calibration_folds: int = 5
+
+    def __post_init__(self) -> None:
+        check(0 < self.reference_val_fraction < 0.5, "poetics.reference_val_fraction", "must be in (0, 0.5)")
+        check(self.calibration_folds >= 2, "poetics.calibration_folds", "must be >= 2")
 
 
 # ---------------------------------------------------------------- the whole file
@@ -379,6 +439,9 @@ class Params:
     quant: QuantParams = field(default_factory=QuantParams)
     lora: LoraParams = field(default_factory=LoraParams)
     train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    generate: GenerateParams = field(default_factory=GenerateParams)
+    poetics: PoeticsParams = field(default_factory=PoeticsParams)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

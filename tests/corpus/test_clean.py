@@ -70,6 +70,8 @@ def test_thresholds():
     assert reject_reason(prose, P) == "prose"
     play = ["Моцарт.", VERSE[0], "Сальери.", VERSE[1], "Моцарт.", VERSE[2], "Сальери.", VERSE[3]]
     assert reject_reason(play, P) == "play"
+    refrain = ["Ночь.", VERSE[0], VERSE[1], "Ночь.", VERSE[2], VERSE[3], "Тишина.", "Ночь."]
+    assert reject_reason(refrain, P) is None, "a refrain or short sentences are not speaker cues"
     assert reject_reason(VERSE, P) is None
 
 

@@ -169,10 +169,21 @@ def reject_reason(lines: list[str], p: CleanParams) -> str | None:
     mean_len = sum(map(len, verse)) / len(verse)
     if mean_len > p.max_mean_line_chars or max(map(len, verse)) > p.max_line_chars:
         return "prose"
-    cues = sum(bool(SPEAKER.match(ln) or STAGE.match(ln)) for ln in verse)
-    if cues / len(verse) > p.max_dialogue_share or cues >= 6:
+    if is_play(verse, p.max_dialogue_share):
         return "play"
     return None
+
+
+def is_play(verse: list[str], max_share: float) -> bool:
+    """Speaker cues ("Моцарт.", "Она:") that recur, from at least two speakers, on more
+    than `max_share` of the lines, or any stage direction ("Сцена ...") with one: a play
+    or a dialogue, not a lyric. A refrain ("Ночь.") is one repeated cue, not two."""
+    cues = Counter(ln for ln in verse if SPEAKER.match(ln))
+    recurring = {c: n for c, n in cues.items() if n >= 2}
+    staged = any(STAGE.match(ln) for ln in verse)
+    if len(recurring) >= 2 and sum(recurring.values()) / len(verse) > max_share:
+        return True
+    return staged and bool(recurring)
 
 
 def clean_record(raw: dict[str, Any], p: CleanParams) -> tuple[dict[str, Any] | None, str | None]:

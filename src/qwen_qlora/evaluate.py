@@ -1,0 +1,104 @@
+"""Score a causal LM on completion tokens: loss, perplexity, token accuracy, entropy.
+
+One code path scores every model: the adapted model with its adapter enabled, and the
+base model as the same object with the adapter disabled (`peft`'s `disable_adapter()`),
+so the two numbers differ only by the adapter. Examples are batched in length order,
+so a batch pads only to its own longest example.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+
+from qwen_qlora.model.prompts import IGNORE
+
+LN2 = math.log(2)
+
+
+def length_batches(examples: list[dict[str, Any]], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first)."""
+    order = sorted(range(len(examples)), key=lambda i: -len(examples[i]["input_ids"]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(batch: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(ex["input_ids"]) for ex in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ex in enumerate(batch):
+        n = len(ex["input_ids"])
+        ids[row, :n] = torch.tensor(ex["input_ids"])
+        labels[row, :n] = torch.tensor(ex["labels"])
+        mask[row, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def token_stats(logits: torch.Tensor, target: torch.Tensor, chunk: int = 256) -> dict[str, torch.Tensor]:
+    """NLL, argmax correctness and predictive entropy (nats) per supervised position.
+
+    Works through the positions in chunks: with a 262k-token vocabulary (Gemma-3) a
+    float32 log-softmax over a whole batch would take gigabytes.
+    """
+    nll, correct, entropy = [], [], []
+    for start in range(0, len(target), chunk):
+        lg = logits[start:start + chunk].float()
+        tg = target[start:start + chunk]
+        logp = torch.log_softmax(lg, dim=-1)
+        nll.append(-logp.gather(-1, tg.unsqueeze(-1)).squeeze(-1))
+        entropy.append(-(logp.exp() * logp).sum(-1))
+        correct.append(lg.argmax(-1) == tg)
+    empty = torch.zeros(0)
+    return {"nll": torch.cat(nll) if nll else empty, "correct": torch.cat(correct) if correct else empty,
+            "entropy": torch.cat(entropy) if entropy else empty}
+
+
+@torch.no_grad()
+def score_examples(model: Any, examples: list[dict[str, Any]], pad_id: int,
+                   batch_size: int = 8, adapter: bool = True) -> list[dict[str, float]]:
+    """Per example: summed NLL (nats), supervised tokens, correct argmax predictions and
+    summed predictive entropy (nats) over the completion tokens."""
+    model.eval()
+    device = next(model.parameters()).device
+    off = model.disable_adapter() if (not adapter and hasattr(model, "disable_adapter")) else nullcontext()
+    out: list[dict[str, float] | None] = [None] * len(examples)
+    with off:
+        for idx in length_batches(examples, batch_size):
+            batch = collate([examples[i] for i in idx], pad_id)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            target = batch["labels"][:, 1:]
+            keep = target != IGNORE
+            rows = keep.nonzero()[:, 0]
+            stats = token_stats(logits[:, :-1][keep], target[keep])
+            for row, i in enumerate(idx):
+                sel = rows == row
+                out[i] = {"nll": float(stats["nll"][sel].sum()), "tokens": int(sel.sum()),
+                          "correct": int(stats["correct"][sel].sum()),
+                          "entropy": float(stats["entropy"][sel].sum())}
+    return out  # type: ignore[return-value]
+
+
+def aggregate(scores: list[dict[str, float]]) -> dict[str, float]:
+    """Token-weighted val metrics from per-example scores."""
+    tokens = sum(s["tokens"] for s in scores)
+    if tokens == 0:
+        raise ValueError("evaluate: no supervised tokens in the val set; check the split and "
+                         "that completions are not empty")
+    loss = sum(s["nll"] for s in scores) / tokens
+    entropy = sum(s["entropy"] for s in scores) / tokens
+    return {"val_loss": loss, "val_perplexity": math.exp(loss),
+            "token_accuracy": sum(s["correct"] for s in scores) / tokens,
+            "mean_entropy_nats": entropy, "mean_entropy_bits": entropy / LN2,
+            "val_tokens": tokens}
+
+
+def compare(base: dict[str, float], adapted: dict[str, float]) -> dict[str, float]:
+    """Differences adapted - base, and the perplexity ratio."""
+    delta = {k: adapted[k] - base[k] for k in ("val_loss", "token_accuracy", "mean_entropy_nats")}
+    delta["val_perplexity_ratio"] = adapted["val_perplexity"] / base["val_perplexity"]
+    return delta

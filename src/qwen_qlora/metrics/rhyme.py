@@ -1,0 +1,289 @@
+"""Rhymes: line endings as sound, rhyme pairs, quatrain schemes and the rhyme rate.
+
+A line's ending runs from the stressed vowel of its last stressed word to the end of the
+line (a trailing enclitic such as "же" included). An ending on the stressed vowel itself
+(an open masculine rhyme: "рука́") takes the consonant before it too, since "рука́" and
+"река́" rhyme but "рука́" and "весна́" do not. Endings are transcribed with a few rules
+that decide whether words rhyme to a Russian ear:
+
+- iotated vowels and е/ё/э: я, ё, ю, е give а, о, у, э and soften the consonant before
+  them (or add й after a vowel, ь, ъ or at the start); a stressed 'е' may also stand
+  for 'ё' (most texts do not write it, and the stress model restores it only
+  sometimes), so "нес" rhymes with "рос";
+- unstressed vowels are reduced: о to а; э (е) to и; а after a soft consonant (я) to
+  и; unstressed ы before й to а (-ый and -ой sound alike);
+- voiced obstruents are devoiced at the end of a word and before a voiceless one
+  (and the reverse before a voiced one), so "сад" rhymes with "сат", "мороз" with "нёс";
+- common clusters are simplified (-тся/-ться to ца, стн, здн, лнц, рдц, вств, сч);
+  doubled consonants count once.
+
+Two endings rhyme when they are equal, or when they agree up to the last vowel and
+differ only in the consonants after it (an inexact rhyme like "ве́тер" / "на све́те"),
+in voicing, or in slurred inner unstressed vowels ("жемчу́жною" / "ю́жную"). Open
+masculine endings need the same stressed vowel and a supporting consonant equal up
+to voicing, or none on one side ("мои́" / "любви́").
+A word never rhymes with itself. Spelling alone never makes a rhyme: "у́тро" and
+"хитро́" end alike on paper but their stresses differ, so their endings do too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qwen_qlora.metrics.stress import VOWELS, StressedLine, last_stressed_word
+
+IOTATED = {"я": "а", "е": "э", "ё": "о", "ю": "у"}
+ALWAYS_HARD = set("жшц")
+ALWAYS_SOFT = set("чщй")
+VOICED_TO_VOICELESS = dict(zip("бвгдзж", "пфктсш"))
+VOICELESS_TO_VOICED = {v: k for k, v in VOICED_TO_VOICELESS.items() if k != "в"}
+VOICELESS = set("пфктсшхцчщ")
+VOICING = set("бгдзж")  # voiced obstruents that voice the consonant before them (not в)
+CLUSTERS = [("ться", "ца"), ("тся", "ца"), ("вств", "ств"), ("стн", "сн"), ("здн", "зн"),
+            ("стл", "сл"), ("рдц", "рц"), ("лнц", "нц"), ("сч", "щ"), ("зч", "щ"),
+            ("жч", "щ"), ("тч", "ч"), ("дч", "ч")]
+SCHEMES = ("ABAB", "AABB", "ABBA", "ABCB", "none", "other")
+RHYME_WINDOW = 3  # a line may rhyme with any of the next three lines (ABBA needs three)
+
+
+def transcribe(word: str, stress: int | None) -> tuple[list[str], int | None]:
+    """Phonemes of a word (consonants carry "'" when soft; the stressed vowel is
+    uppercase) and the index of the stressed vowel among them."""
+    letters = _mark_stressed(word.lower(), stress)
+    for old, new in CLUSTERS:
+        letters = letters.replace(old, new)
+    phones: list[str] = []
+    prev = ""
+    for ch in letters:
+        low = ch.lower()
+        if low in VOWELS:
+            vowel = IOTATED.get(low, low)
+            if low in IOTATED:
+                if not prev or prev in VOWELS or prev in "ьъ":
+                    phones.append("й")
+                else:
+                    _soften(phones)
+            elif low == "и":
+                if prev == "ь":
+                    phones.append("й")
+                _soften(phones)
+            if ch != low:
+                phones.append(vowel.upper())
+            else:
+                phones.append(_reduce(vowel, phones[-1] if phones else ""))
+        elif low == "ь":
+            _soften(phones)
+        elif low == "ъ":
+            pass
+        elif low.isalpha():
+            phones.append(low + ("'" if low in "чщ" else ""))
+        prev = low
+    # unstressed -ый and -ой (-ий and -ей) sound alike: "влюблённый" / "оснежённой"
+    for i in range(len(phones) - 1):
+        if phones[i] == "ы" and phones[i + 1] == "й":
+            phones[i] = "а"
+    phones = _collapse(_assimilate(phones))
+    stressed_at = next((i for i, ph in enumerate(phones) if ph.isupper()), None)
+    return phones, stressed_at
+
+
+def _soften(phones: list[str]) -> None:
+    """Mark the last phone soft if it is a consonant that has a soft counterpart."""
+    if phones and not _is_vowel(phones[-1]) and phones[-1][0] not in ALWAYS_HARD | ALWAYS_SOFT \
+            and not phones[-1].endswith("'"):
+        phones[-1] += "'"
+
+
+def _mark_stressed(word: str, stress: int | None) -> str:
+    if stress is None:
+        return word
+    seen = -1
+    for i, ch in enumerate(word):
+        if ch in VOWELS:
+            seen += 1
+            if seen == stress:
+                return word[:i] + ch.upper() + word[i + 1:]
+    return word
+
+
+def _reduce(vowel: str, before: str) -> str:
+    if vowel == "о":
+        return "а"
+    if vowel == "э":
+        return "и"
+    if vowel == "а" and (before.endswith("'") or before == "й"):
+        return "и"
+    return vowel
+
+
+def _is_vowel(phone: str) -> bool:
+    return phone.lower() in "аоуыэи"
+
+
+def _assimilate(phones: list[str]) -> list[str]:
+    """Final devoicing and voicing assimilation in obstruent clusters (right to left)."""
+    out = list(phones)
+    nxt = None  # the phone after the current one
+    for i in range(len(out) - 1, -1, -1):
+        base, soft = out[i][0], out[i][1:]
+        if nxt is None and base in VOICED_TO_VOICELESS:
+            base = VOICED_TO_VOICELESS[base]
+        elif nxt is not None and not _is_vowel(nxt):
+            if nxt[0] in VOICELESS and base in VOICED_TO_VOICELESS:
+                base = VOICED_TO_VOICELESS[base]
+            elif nxt[0] in VOICING and base in VOICELESS_TO_VOICED:
+                base = VOICELESS_TO_VOICED[base]
+        out[i] = base + soft
+        nxt = out[i]
+    return out
+
+
+def _collapse(phones: list[str]) -> list[str]:
+    out: list[str] = []
+    for p in phones:
+        if out and p == out[-1] and not _is_vowel(p):
+            continue
+        out.append(p)
+    return out
+
+
+@dataclass(frozen=True)
+class Ending:
+    phones: tuple[str, ...]   # from the stressed vowel (or its supporting consonant) on
+    word: str                 # the rhyme word, lowercased, for the no-self-rhyme rule
+    maybe_yo: bool = False    # stressed letter is 'е', which many texts write for 'ё'
+
+    @property
+    def key(self) -> str:
+        return "".join(self.phones)
+
+    def variants(self) -> list[tuple[str, ...]]:
+        if not self.maybe_yo:
+            return [self.phones]
+        return [self.phones, tuple("О" if p == "Э" else p for p in self.phones)]
+
+
+def line_ending(line: StressedLine) -> Ending | None:
+    """The rhyming ending of a line, or None for a line without vowels."""
+    idx = last_stressed_word(line.words)
+    if idx is None:
+        return None
+    word = line.words[idx]
+    phones, at = transcribe(word.text, word.stress)
+    tail = phones[at:]
+    for extra in line.words[idx + 1:]:
+        tail += transcribe(extra.text, None)[0]
+    if len(tail) == 1 and at > 0:
+        tail = phones[at - 1:at] + tail
+    stressed_letter = [ch for ch in word.text.lower() if ch in VOWELS][word.stress or 0]
+    return Ending(tuple(tail), word.text.lower(), stressed_letter == "е")
+
+
+def endings_rhyme(a: Ending | None, b: Ending | None) -> bool:
+    if a is None or b is None or a.word == b.word:
+        return False
+    return any(_match(x, y) for x in a.variants() for y in b.variants())
+
+
+def _match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    if a == b:
+        return True
+    if _is_open(a) and _is_open(b):
+        return a[1] == b[1] and _supports_agree(a[0], b[0])
+    return _inexact_match(_up_to_last_vowel(a), _up_to_last_vowel(b))
+
+
+def _is_open(phones: tuple[str, ...]) -> bool:
+    return len(phones) == 2 and phones[1].isupper()
+
+
+def _supports_agree(x: str, y: str) -> bool:
+    """Supporting consonants of open masculine rhymes: equal up to voicing ("жду" /
+    "нищету́"), or missing on one side, after a vowel ("мои́" / "любви́")."""
+    return _devoiced(x) == _devoiced(y) or _is_vowel(x) or _is_vowel(y)
+
+
+def _devoiced(phone: str) -> str:
+    return VOICED_TO_VOICELESS.get(phone[0], phone[0]) + phone[1:]
+
+
+def _up_to_last_vowel(phones: Sequence[str]) -> tuple[str, ...]:
+    last = max((i for i, p in enumerate(phones) if _is_vowel(p)), default=-1)
+    return tuple(phones[: last + 1])
+
+
+def _inexact_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Inexact rhyme of two endings cut after their last vowel: the consonants after
+    it may differ ("ве́тер" / "све́те"), consonants may differ in voicing ("у́тро" /
+    "му́дро"), and unstressed vowels that are neither stressed nor last may differ
+    ("жемчу́жною" / "ю́жную"), as they are slurred in speech. At least
+    one vowel must follow the stressed one, so closed masculine endings ("сад" / "сам")
+    never match inexactly."""
+    if len(a) != len(b) or sum(map(_is_vowel, a)) < 2:
+        return False
+    last = len(a) - 1
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x == y or (not _is_vowel(x) and _devoiced(x) == _devoiced(y)):
+            continue
+        if not (_is_vowel(x) and _is_vowel(y) and x.islower() and y.islower() and i != last):
+            return False
+    return True
+
+
+def rhyme_pairs(lines: Sequence[StressedLine], window: int = RHYME_WINDOW) -> list[tuple[int, int]]:
+    """Index pairs (i, j), i < j <= i + window, of rhyming lines in `lines` (pass verse
+    lines only: a blank line would take a place in the window)."""
+    ends = [line_ending(ln) for ln in lines]
+    return [(i, j) for i in range(len(ends)) for j in range(i + 1, min(i + window + 1, len(ends)))
+            if endings_rhyme(ends[i], ends[j])]
+
+
+def rhyme_rate(lines: Sequence[StressedLine]) -> float:
+    """Share of lines that rhyme with another line at most RHYME_WINDOW lines away."""
+    if not lines:
+        return 0.0
+    rhymed = {k for pair in rhyme_pairs(lines) for k in pair}
+    return len(rhymed) / len(lines)
+
+
+def quatrain_scheme(lines: Sequence[StressedLine]) -> str:
+    """ABAB, AABB, ABBA, ABCB (only lines 2 and 4 rhyme), none, or other."""
+    if len(lines) != 4:
+        raise ValueError(f"rhyme: a quatrain has 4 lines, got {len(lines)}")
+    ends = [line_ending(ln) for ln in lines]
+    letters: list[str] = []
+    for i in range(4):
+        match = next((letters[j] for j in range(i) if endings_rhyme(ends[j], ends[i])), None)
+        letters.append(match or "ABCD"[len(set(letters))])
+    scheme = "".join(letters)
+    if scheme == "ABCD":
+        return "none"
+    return scheme if scheme in SCHEMES else "other"
+
+
+def stanzas(lines: Sequence[StressedLine]) -> list[list[StressedLine]]:
+    """Verse lines grouped by blank (or vowel-less) lines. When most stanzas are single
+    lines the text had a blank line after every verse line (a common scraping
+    artefact), so the blank lines are ignored."""
+    groups: list[list[StressedLine]] = [[]]
+    for ln in lines:
+        if ln.n_syllables == 0:
+            if groups[-1]:
+                groups.append([])
+        else:
+            groups[-1].append(ln)
+    groups = [g for g in groups if g]
+    if len(groups) >= 3 and sum(len(g) == 1 for g in groups) > len(groups) / 2:
+        return [[ln for g in groups for ln in g]]
+    return groups
+
+
+def quatrains(lines: Sequence[StressedLine]) -> list[list[StressedLine]]:
+    """Stanzas whose length is a multiple of four, cut into fours; other stanza shapes
+    (tercets, sonnets' sestets) have no quatrain scheme."""
+    out = []
+    for st in stanzas(lines):
+        if len(st) % 4 == 0:
+            out.extend(st[k:k + 4] for k in range(0, len(st), 4))
+    return out

@@ -1,0 +1,31 @@
+"""The adapted model for evaluation and generation: the prepared base (4-bit when
+`quant.load_in_4bit`, as in training) with the trained LoRA adapter on top.
+
+The base model is this same object with the adapter disabled, so base and adapted are
+scored and sampled by one code path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import PeftModel
+
+from qwen_qlora.config import PresetParams, QuantParams
+from qwen_qlora.model.load import ModelLoadError, load_base, resolve_precision
+
+
+def load_adapted(base_dir: str | Path, adapter_dir: str | Path, preset: PresetParams,
+                 quant: QuantParams, precision: str = "auto") -> tuple[Any, Any]:
+    """(PeftModel, tokenizer) ready for inference."""
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ModelLoadError(f"{adapter_dir}: no adapter_config.json; run `dvc repro train` first")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, tokenizer = load_base(base_dir, preset, quant, resolve_precision(precision, preset, device),
+                                 device_map={"": 0} if device == "cuda" else None)
+    model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model.eval()
+    return model, tokenizer

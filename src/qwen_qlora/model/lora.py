@@ -1,0 +1,68 @@
+"""LoRA on a (possibly 4-bit) base: the config translated from params, and attachment.
+
+QLoRA is this same LoRA with a 4-bit base (`model.load.bnb_config`); the only extra step
+is peft's `prepare_model_for_kbit_training` (norms in fp32, input grads for checkpointing).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+from qwen_qlora.config import LoraParams, PresetParams
+from qwen_qlora.health import HealthError
+
+
+def target_pattern(lora: LoraParams, preset: PresetParams) -> str:
+    """A regex (peft full-matches it against module names) limited to the language model."""
+    names = "|".join(re.escape(t) for t in lora.target_modules)
+    return rf"{preset.lora_scope}\.({names})"
+
+
+def lora_config(lora: LoraParams, preset: PresetParams) -> LoraConfig:
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=target_pattern(lora, preset),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = False) -> Any:
+    """Wrap `model` in a PeftModel; a quantized base is prepared for k-bit training first.
+
+    With gradient checkpointing the inputs must require grads, or the checkpointed blocks
+    pass no gradient back to the LoRA weights (they would silently stay at zero).
+    """
+    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:
+        if "not found in the base model" not in str(err) and "Target modules" not in str(err):
+            raise
+        linear = [n for n, m in model.named_modules() if type(m).__name__.startswith("Linear")][:3]
+        raise HealthError(f"LoRA attached to no module: pattern {config.target_modules!r} matched "
+                          f"nothing in {type(model).__name__} (linear layers look like {linear}); "
+                          "fix lora.target_modules or the preset's lora_scope") from err
+
+
+def lora_modules(model: Any) -> list[str]:
+    """Names of the modules that carry a LoRA adapter (as in the base model)."""
+    names = []
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and hasattr(module, "base_layer"):
+            names.append(name.removeprefix("base_model.model."))
+    return names
+
+
+def lora_b_weights(model: Any) -> dict[str, Any]:
+    """A detached copy of every LoRA B matrix (zero at initialisation)."""
+    return {n: p.detach().float().clone() for n, p in model.named_parameters() if "lora_B" in n}

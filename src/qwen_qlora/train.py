@@ -1,0 +1,276 @@
+"""Supervised fine-tuning of a LoRA adapter on TRL's SFTTrainer, with health checks.
+
+Why SFTTrainer: it brings completion-only loss over prompt/completion data, packing,
+`entropy` and `mean_token_accuracy` logging and PEFT handling, on transformers' Trainer
+(cosine schedule, clipping, eval every N steps, checkpoints, resume, best-model reload,
+accelerate for DDP/FSDP/DeepSpeed). Our part is small: the examples come already
+tokenized with their label mask (`model.prompts`), so the preflight can show exactly
+what is learned; a trainer subclass checks every batch and loss; a callback checks
+grad norms and that the LoRA weights move; another writes DVCLive series by step.
+
+Beyond one machine: the stage runs itself under `accelerate launch` when
+`train.num_processes > 1` (plain DDP; on CPUs over gloo). QLoRA with FSDP or DeepSpeed
+ZeRO-3 (GPUs only) needs the 4-bit weights stored in a float dtype so they can be
+sharded: set `quant.quant_storage: bfloat16`, and point `train.accelerate_config` at an
+accelerate config such as
+
+    distributed_type: FSDP
+    fsdp_config:
+      fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+      fsdp_cpu_ram_efficient_loading: true
+      fsdp_use_orig_params: false
+      fsdp_sharding_strategy: FULL_SHARD
+      fsdp_state_dict_type: SHARDED_STATE_DICT
+
+or `distributed_type: DEEPSPEED` with `deepspeed_config: {zero_stage: 3,
+zero3_init_flag: true}`; TRL's `trl/accelerate_configs/` has complete files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import EarlyStoppingCallback, TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
+from trl import SFTConfig, SFTTrainer
+from trl.trainer.callbacks import RichProgressCallback
+
+from qwen_qlora.config import PresetParams, TrainParams
+from qwen_qlora.health import HealthCallback, check_batch, check_finite
+from qwen_qlora.model.load import Precision
+from qwen_qlora.model.lora import lora_b_weights
+from qwen_qlora.model.prompts import IGNORE, show_mask
+
+FINGERPRINT = "run_fingerprint.json"
+
+
+def check_packing(train: TrainParams, preset: PresetParams) -> None:
+    """Padding-free packing keeps poems apart only with flash attention; with eager or sdpa
+    attention the poems packed into one row would attend to each other (measured: logits of
+    the second poem changed by 0.7)."""
+    if train.packing and preset.attn_implementation != "flash_attention_2":
+        raise ValueError(
+            f"train.packing: with attn_implementation {preset.attn_implementation!r} packed poems "
+            "would attend to each other; set train.packing: false (train.group_by_length keeps "
+            "padding low) or use a preset with attn_implementation: flash_attention_2 on a GPU")
+
+
+def sft_config(train: TrainParams, output_dir: str | Path, precision: Precision,
+               device: str = "cpu", report_to: str = "none") -> SFTConfig:
+    """The trainer's arguments, translated from `train` params."""
+    return SFTConfig(
+        output_dir=str(output_dir),
+        seed=train.seed,
+        data_seed=train.seed,
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps,
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.lr_scheduler,
+        warmup_steps=train.warmup_ratio,
+        weight_decay=train.weight_decay,
+        max_grad_norm=train.max_grad_norm,
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.eval_batch_size,
+        gradient_accumulation_steps=train.grad_accum,
+        activation_checkpointing=train.gradient_checkpointing,
+        use_cpu=device == "cpu",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        max_length=train.max_seq_len,
+        packing=train.packing,
+        train_sampling_strategy="group_by_length" if train.group_by_length and not train.packing else "random",
+        eval_strategy="steps",
+        eval_steps=train.eval_steps,
+        save_strategy="steps",
+        save_steps=train.eval_steps,
+        save_total_limit=train.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_steps=train.logging_steps,
+        logging_first_step=True,
+        logging_nan_inf_filter=False,  # a NaN loss must reach the health check, not be averaged away
+        report_to=report_to,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=True,
+        ddp_find_unused_parameters=False,
+    )
+
+
+class CheckedSFTTrainer(SFTTrainer):
+    """SFTTrainer that refuses batches with no supervised token and non-finite losses,
+    and counts the (non-padding) tokens it trains on."""
+
+    tokens_seen = 0
+    step_seconds = 0.0
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        check_batch(inputs["labels"], self.state.global_step)
+        mask = inputs.get("attention_mask")
+        self.tokens_seen += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+        started = time.perf_counter()
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self.step_seconds += time.perf_counter() - started
+        check_finite(self.state.global_step, loss=float(loss))
+        return loss
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Non-padding tokens per second of forward+backward, over all processes."""
+        return self.tokens_seen * self.args.world_size / max(self.step_seconds, 1e-9)
+
+
+class LiveCallback(TrainerCallback):
+    """Log every Trainer log to DVCLive with the optimizer step as x (train and eval overlay).
+
+    A resumed run skips logs up to the checkpoint's step (the step-0 base eval included),
+    which the interrupted run already wrote; `trim_series` drops what came after it.
+    """
+
+    SKIP = ("total_flos", "model_preparation_time", "train_loss", "epoch")
+
+    def __init__(self, live: Any, resumed_step: int = -1):
+        self.live = live
+        self.resumed_step = resumed_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or state.global_step <= self.resumed_step:
+            return
+        for key, value in (logs or {}).items():
+            name = key.removeprefix("eval_")
+            if isinstance(value, (int, float)) and name not in self.SKIP and not name.endswith(
+                    ("runtime", "per_second")):
+                self.live.step = state.global_step
+                self.live.log_metric(f"{'eval' if key.startswith('eval_') else 'train'}/{name}", value)
+        self.live.make_summary()
+
+
+def checkpoint_step(checkpoint: str | None) -> int:
+    """The optimizer step of a `checkpoint-N` folder; -1 for none."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[1]) if checkpoint else -1
+
+
+def trim_series(plots_dir: str | Path, last_step: int) -> None:
+    """Drop DVCLive rows after `last_step` (written by a run interrupted after its checkpoint)."""
+    for tsv in Path(plots_dir).rglob("*.tsv"):
+        header, *rows = tsv.read_text(encoding="utf-8").splitlines()
+        kept = [r for r in rows if int(r.split("\t", 1)[0]) <= last_step]
+        tsv.write_text("\n".join([header, *kept]) + "\n", encoding="utf-8")
+
+
+def to_dataset(examples: list[dict[str, Any]], by_length: bool = False) -> Dataset:
+    """Tokenized examples as a Dataset; `by_length` sorts them so eval batches need little
+    padding (on CPU every padded position still goes through the 262k-wide LM head)."""
+    if by_length:
+        examples = sorted(examples, key=lambda e: len(e["input_ids"]))
+    return Dataset.from_list([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
+
+
+def build_trainer(model: Any, tokenizer: Any, train_examples: list[dict[str, Any]],
+                  val_examples: list[dict[str, Any]], args: SFTConfig, train: TrainParams,
+                  live: Any = None, resumed_step: int = -1) -> CheckedSFTTrainer:
+    """The trainer with health, early-stopping, progress and (optionally) DVCLive callbacks."""
+    callbacks: list[TrainerCallback] = [HealthCallback(lora_b_weights, train.lora_move_steps)]
+    if train.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
+    if live is not None:
+        callbacks.append(LiveCallback(live, resumed_step))
+    if sys.stderr.isatty():
+        callbacks.append(RichProgressCallback())
+    trainer = CheckedSFTTrainer(model=model, args=args, train_dataset=to_dataset(train_examples),
+                                eval_dataset=to_dataset(val_examples, by_length=True), processing_class=tokenizer,
+                                callbacks=callbacks)
+    if sys.stderr.isatty():  # a rich panel in a terminal; plain log lines in files and CI
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def preflight_report(tokenizer: Any, examples: list[dict[str, Any]], n: int) -> str:
+    """The first `n` examples as the model sees them, [[masked]] prompt then what is learned."""
+    return "\n".join(f"example {ex['id']} (learned: {sum(t != IGNORE for t in ex['labels'])} of "
+                     f"{len(ex['labels'])} tokens):\n{show_mask(tokenizer, ex)}\n" for ex in examples[:n])
+
+
+def fingerprint(config: dict[str, Any], data_files: list[str | Path]) -> str:
+    """A hash of the resolved config and the training data: a checkpoint resumes only a
+    run with the same fingerprint."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for path in data_files:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def resume_checkpoint(ckpt_dir: str | Path, run_id: str, mode: str) -> str | None:
+    """The last checkpoint of an interrupted run with this fingerprint, or None.
+
+    Checkpoints of a run with other params or data are not resumed (they would silently mix
+    two experiments); the Trainer overwrites them as it saves new ones.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    if mode != "auto" or not ckpt_dir.is_dir():
+        return None
+    marker = ckpt_dir / FINGERPRINT
+    if not marker.is_file() or json.loads(marker.read_text()).get("fingerprint") != run_id:
+        return None
+    return get_last_checkpoint(str(ckpt_dir))
+
+
+def best_eval(log_history: list[dict[str, Any]], best_step: int | None) -> dict[str, float]:
+    """The eval log at the best step (by val loss), or the last eval when none is marked."""
+    evals = [h for h in log_history if "eval_loss" in h]
+    if not evals:
+        raise ValueError("no evaluation ran during training; lower train.eval_steps below the "
+                         "number of optimizer steps")
+    chosen = [h for h in evals if h.get("step") == best_step] or [min(evals, key=lambda h: h["eval_loss"])]
+    return chosen[-1]
+
+
+def last_logged(log_history: list[dict[str, Any]], key: str) -> float | None:
+    values = [h[key] for h in log_history if key in h]
+    return values[-1] if values else None
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak GPU memory on CUDA, else the process's peak resident set size (Linux: KiB)."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def summarize(base: dict[str, float], best: dict[str, float], log_history: list[dict[str, Any]],
+              run: dict[str, float]) -> dict[str, Any]:
+    """metrics/train.json: flat scalars with units, checked to be finite and non-zero."""
+    metrics = {
+        "base_val_loss": base["eval_loss"],
+        "base_val_perplexity": math.exp(base["eval_loss"]),
+        "val_loss": best["eval_loss"],
+        "val_perplexity": math.exp(best["eval_loss"]),
+        "val_perplexity_ratio": math.exp(best["eval_loss"] - base["eval_loss"]),
+        "train_loss": last_logged(log_history, "loss"),
+        "mean_token_accuracy": best.get("eval_mean_token_accuracy"),
+        "entropy": best.get("eval_entropy"),
+        "grad_norm": last_logged(log_history, "grad_norm"),
+        "best_step": best.get("step"),
+        **run,
+    }
+    # Zero is a symptom for these (a loss of 0 means nothing was learned), not a value
+    never_zero = ("base_val_loss", "val_loss", "train_loss", "entropy", "grad_norm",
+                  "tokens_per_second", "runtime_s")
+    bad = {k: v for k, v in metrics.items()
+           if v is None or not math.isfinite(float(v)) or (k in never_zero and float(v) == 0.0)}
+    if bad:
+        raise ValueError(f"training produced unusable metrics {bad}; see the log above for the step "
+                         "where it went wrong")
+    return metrics

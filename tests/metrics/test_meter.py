@@ -1,0 +1,86 @@
+"""Meter recognition on hand-stressed lines (no stress model needed)."""
+
+import pytest
+
+from qwen_qlora.metrics.meter import (MIN_REGULARITY, classify_meter, fit_accentual,
+                                      fit_classical, fit_line)
+from qwen_qlora.metrics.stress import parse_stressed
+
+POEMS = {
+    ("iamb", 4): "Мой дя́дя са́мых че́стных пра́вил,\nКогда́ не в шу́тку занемо́г,\n"
+                 "Он уважа́ть себя́ заста́вил\nИ лу́чше вы́думать не мог.",
+    ("iamb", 5): "Опя́ть весна́ прихо́дит в ста́рый сад,\nИ ви́шни бе́лым цве́том зацвета́ют,\n"
+                 "И голоса́ над ре́чкою звеня́т,\nИ облака́ над ро́щей проплыва́ют.",
+    ("trochee", 4): "Бу́ря мгло́ю не́бо кро́ет,\nВи́хри сне́жные крутя́;\n"
+                    "То, как зверь, она́ заво́ет,\nТо запла́чет, как дитя́.",
+    ("dactyl", 3): "Ти́хо над о́зером си́ним\nБро́дит вече́рний тума́н,\n"
+                   "Ско́ро мы не́бо поки́нем,\nСя́дем в ночно́й карава́н.",
+    ("amphibrach", 4): "Над по́лем вече́рним плыву́т облака́,\nИ ве́тер колы́шет высо́кую рожь,\n"
+                       "Далёкая пе́сня светла́ и легка́,\nИ ты по тропи́нке неслы́шно идёшь.",
+    ("anapest", 3): "Сжа́ла ру́ки под тёмной вуа́лью...\n«Отчего́ ты сего́дня бледна́?»\n"
+                    "— Оттого́, что я те́рпкой печа́лью\nНапои́ла его́ допьяна́.",
+    ("dolnik", 3): "Я пришла́ к тебе́ на рассве́те,\nПринесла́ полевы́е цветы́,\n"
+                   "Разбуди́л нас у́тренний ве́тер,\nИ просну́лась со мно́ю ты.",
+}
+
+
+@pytest.mark.parametrize("meter, feet", POEMS)
+def test_each_meter_is_recognised(meter, feet):
+    result = classify_meter(parse_stressed(POEMS[(meter, feet)]))
+    assert (result.meter, result.feet) == (meter, feet)
+    assert result.regularity == 1.0
+    assert result.n_lines == 4
+
+
+def test_taktovik_needs_intervals_of_three():
+    text = ("Го́род засыпа́ет, засыпа́ет доро́га,\nВо́лны набега́ют, набега́ют на бе́рег,\n"
+            "Ве́тер затиха́ет, затиха́ют поля́,\nПти́цы улета́ют, улета́ют дале́ко.")
+    lines = parse_stressed(text)
+    assert classify_meter(lines).meter == "taktovik"
+    assert not fit_line(lines[0], "dolnik").fits     # two intervals of three: one omission too many
+
+
+def test_prose_is_other():
+    text = ("Предусмо́тренные законода́тельством администрати́вные процеду́ры\n"
+            "Осуществля́ются уполномо́ченными организа́циями\n"
+            "Информацио́нное обеспече́ние предоставля́ется\n"
+            "Исключи́тельно по согласова́нию с руково́дством")
+    result = classify_meter(parse_stressed(text))
+    assert result.meter == "other"
+    assert result.regularity < MIN_REGULARITY
+
+
+def test_regularity_counts_lines_that_fit():
+    text = POEMS[("iamb", 4)] + "\nБу́ря мгло́ю не́бо кро́ет,"   # one trochaic line among iambs
+    result = classify_meter(parse_stressed(text))
+    assert result.meter == "iamb"
+    assert result.regularity == pytest.approx(4 / 5)
+    assert result.line_fits == (True, True, True, True, False)
+
+
+def test_headings_and_blank_lines_are_not_verse():
+    text = "* * *\n\n" + POEMS[("trochee", 4)] + "\n\nI"
+    result = classify_meter(parse_stressed(text))
+    assert (result.meter, result.n_lines) == ("trochee", 4)
+
+
+def test_empty_input():
+    result = classify_meter([])
+    assert (result.meter, result.feet, result.regularity) == ("other", None, 0.0)
+
+
+def test_fit_classical_rules():
+    assert fit_classical("?+-+-+-+-", 7, 2, 1).fits            # iamb: stresses on even syllables
+    assert not fit_classical("+--+-+-+-", 7, 2, 1).fits        # polysyllable stressed off the beat
+    assert fit_classical("----+", 4, 2, 0).omitted == 2         # trochee may skip beats
+    assert not fit_classical("-+--------+", 10, 3, 1).fits     # ternary: two skipped beats
+    assert fit_classical("+-+--+--+-", 8, 3, 2).fits            # anapest: stress on syllable one
+    assert fit_classical("+--+--+--+-", 9, 3, 0).feet == 4      # dactyl tetrameter
+
+
+def test_fit_accentual_intervals():
+    assert fit_accentual("--+-+--+-", 7, 2).feet == 3            # intervals 1 and 2: dolnik
+    assert not fit_accentual("+---+---+", 8, 2).fits            # two intervals of three
+    assert fit_accentual("+---+---+", 8, 3).fits                # ...are a taktovik
+    assert not fit_accentual("++", 1, 2).fits                   # adjacent stresses never fit
+    assert fit_accentual("???-+", 4, 2).feet == 2               # monosyllables stressed as needed

@@ -1,0 +1,106 @@
+"""Rhyme endings, pairs, quatrain schemes and rhyme rate on hand-stressed lines."""
+
+import pytest
+
+from qwen_qlora.metrics.rhyme import (endings_rhyme, line_ending, quatrain_scheme, quatrains,
+                                      rhyme_rate, stanzas, transcribe)
+from qwen_qlora.metrics.stress import parse_stressed
+
+
+def rhyme(a: str, b: str) -> bool:
+    la, lb = parse_stressed(f"{a}\n{b}")
+    return endings_rhyme(line_ending(la), line_ending(lb))
+
+
+@pytest.mark.parametrize("a, b", [
+    ("Шуме́л осе́нний са́д", "И не верну́ть наза́д"),    # plain masculine
+    ("Зелёный са́д", "Прише́л из са́т"),                # final devoicing: д = т
+    ("Треща́л моро́з", "Он во́ду нёс"),                 # з devoiced, ё = о
+    ("Стоя́л могу́чий ду́б", "Лежа́л холо́дный тру́п"),
+    ("Цвету́щий лу́г", "Далёкий зву́к"),
+    ("Моя́ любо́вь", "Горя́чая кро́вь"),                 # в devoiced and soft
+    ("Широ́кое по́ле", "Свобо́дная во́ля"),              # unstressed е and я reduce alike
+    ("Холо́дный ве́тер", "Оди́н на све́те"),             # inexact: truncated final consonant
+    ("Бы́ло у́тро", "Сказа́л он му́дро"),                # voicing inside the ending
+    ("Смеётся", "Бьётся"),                             # -тся as ца
+    ("Моя́ рука́", "Течёт река́"),                       # open masculine with support к
+    ("Любо́вь твоя́", "Одна́ земля́ моя́"),               # open masculine й + а
+    ("И не бы́ло его́ любви́", "Все ра́ны мои́"),         # open masculine, vowel before
+    ("Он ро́с", "И во́з он не́с"),                       # е written for ё: нёс / рос
+])
+def test_rhymes_are_found(a, b):
+    assert rhyme(a, b)
+
+
+@pytest.mark.parametrize("a, b", [
+    ("Шуме́л осе́нний са́д", "Наступи́л сон"),           # different vowel
+    ("Зелёный са́д", "Я сам"),                         # closed masculine needs the same consonant
+    ("Моя́ рука́", "Пришла́ весна́"),                   # open masculine: к vs н
+    ("Тако́е у́тро", "Сказа́ла хитро́"),                # eye rhyme: -тро spelled alike, stress differs
+    ("Бы́ло ве́село", "Пришли́ в село́"),                # eye rhyme: -село
+    ("Стоя́л в саду́", "Я в саду́"),                    # the same word is no rhyme
+    ("Тёмная но́чь", "Холо́дный клю́ч"),
+    ("Ти́хое по́ле", "Бе́лые ли́лии"),
+])
+def test_non_rhymes_are_rejected(a, b):
+    assert not rhyme(a, b)
+
+
+def test_transcription_rules():
+    assert transcribe("сад", 0)[0] == ["с", "А", "т"]               # final devoicing
+    assert transcribe("ложка", 0)[0] == ["л", "О", "ш", "к", "а"]   # devoicing before к
+    assert transcribe("сделать", 0)[0][:2] == ["з", "д'"]           # voicing before д
+    assert transcribe("касса", 0)[0] == ["к", "А", "с", "а"]        # doubled consonant once
+    assert transcribe("солнце", 0)[0] == ["с", "О", "н", "ц", "и"]  # лнц -> нц, е reduced
+    phones, at = transcribe("моя", 1)
+    assert phones[at - 1:] == ["й", "А"]                            # iotated я after a vowel
+    assert transcribe("ёлка", 0)[0][:2] == ["й", "О"]
+
+
+SCHEMES = {
+    "ABAB": "Гори́т свеча́ в пусто́й избе́,\nТреща́т поле́нья в тёплой пе́чке,\n"
+            "Я вспомина́ю о тебе́\nИ о далёкой на́шей ре́чке.",
+    "AABB": "Я шёл по у́лице пусто́й,\nЗвене́л трамва́й над голово́й,\n"
+            "А ве́тер гнал сухо́й листо́к\nНа за́пад, к мо́рю, на восто́к.",
+    "ABBA": "Когда́ в окно́ стучи́тся снег,\nИ ла́мпа тёплая дрожи́т,\n"
+            "Мне тишина́ принадлежи́т,\nИ замедля́ет вре́мя бег.",
+    "ABCB": "Стои́т у до́ма ста́рый клён,\nНад ним лета́ет вороньё,\n"
+            "А ря́дом ти́хая скамья́,\nГде пе́ло про́шлое моё.",
+    "none": "Я до́лго шёл по бе́регу реки́,\nСмотре́л на во́ду, слу́шал пти́чий крик,\n"
+            "Пото́м присе́л у ста́рого моста́\nИ ду́мал о тебе́ до са́мой но́чи.",
+}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_quatrain_schemes(scheme):
+    lines = parse_stressed(SCHEMES[scheme])
+    assert quatrain_scheme(lines) == scheme
+
+
+def test_other_scheme_and_wrong_length():
+    text = "Шуме́л осе́нний сад,\nНе верну́ть наза́д,\nПришла́ весна́,\nСтоя́ла тишина́."
+    assert quatrain_scheme(parse_stressed(text)) == "AABB"
+    text = "Шуме́л осе́нний сад,\nПришла́ весна́,\nНе верну́ть наза́д,\nИ лес."
+    assert quatrain_scheme(parse_stressed(text)) == "other"   # A B A C
+    with pytest.raises(ValueError, match="4 lines"):
+        quatrain_scheme(parse_stressed("Шуме́л осе́нний сад"))
+
+
+def test_blank_line_after_every_line_is_an_artefact():
+    spaced = SCHEMES["ABAB"].replace("\n", "\n\n") + "\n\n" + SCHEMES["AABB"].replace("\n", "\n\n")
+    lines = parse_stressed(spaced)
+    assert len(stanzas(lines)) == 1
+    assert [quatrain_scheme(q) for q in quatrains(lines)] == ["ABAB", "AABB"]
+
+
+def test_quatrains_follow_stanzas():
+    text = SCHEMES["ABBA"] + "\n\n" + "Одна́ строка́,\nДруга́я,\nТре́тья." + "\n\n" + SCHEMES["ABCB"]
+    schemes = [quatrain_scheme(q) for q in quatrains(parse_stressed(text))]
+    assert schemes == ["ABBA", "ABCB"]          # the tercet has no quatrain scheme
+
+
+def test_rhyme_rate():
+    assert rhyme_rate(parse_stressed(SCHEMES["ABAB"])) == 1.0
+    assert rhyme_rate(parse_stressed(SCHEMES["ABCB"])) == 0.5
+    assert rhyme_rate(parse_stressed(SCHEMES["none"])) == 0.0
+    assert rhyme_rate([]) == 0.0

@@ -1,0 +1,99 @@
+"""Style attribution on two synthetic 'poets' with different vocabularies and habits."""
+
+import numpy as np
+import pytest
+
+from qwen_qlora.metrics.style import (evaluate_attributor, fit_delta, load_attributor,
+                                      normalise, save_attributor, train_attributor)
+
+COMMON = ["и", "в", "не", "на", "я", "ты", "как", "что", "мне", "но"]
+TARGET = ["тёмной", "вуалью", "печаль", "свеча", "перчатку", "руки", "сжала", "бледна",
+          "терпкой", "молитва", "колокол", "сад", "царскосельский", "смуглый", "отрок"]
+OTHER = ["железный", "машина", "заводской", "гудок", "кувалда", "бетон", "трактор",
+         "стальной", "ракета", "шахта", "рабочий", "молот", "бригада", "пятилетка", "цех"]
+
+
+def poems(vocab: list[str], n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        lines = []
+        for _ in range(4):
+            words = list(rng.choice(vocab, size=3)) + list(rng.choice(COMMON, size=3))
+            rng.shuffle(words)
+            lines.append(" ".join(words).capitalize() + ",")
+        out.append("\n".join(lines))
+    return out
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {
+        "train_target": poems(TARGET, 40, 1), "train_other": poems(OTHER, 60, 2),
+        "val_target": poems(TARGET, 20, 3), "val_other": poems(OTHER, 20, 4),
+    }
+
+
+@pytest.fixture(scope="module")
+def attributor(data):
+    return train_attributor(data["train_target"], data["train_other"], seed=0)
+
+
+def test_classifier_separates_two_styles(attributor, data):
+    metrics = evaluate_attributor(attributor, data["val_target"], data["val_other"])
+    assert metrics["accuracy"] >= 0.9
+    assert metrics["f1"] >= 0.9
+    assert metrics["roc_auc"] >= 0.95
+    assert (metrics["n_val_target"], metrics["n_val_reference"]) == (20, 20)
+    p_target = attributor.p_author(data["val_target"])
+    p_other = attributor.p_author(data["val_other"])
+    assert all(0.0 <= p <= 1.0 for p in p_target + p_other)
+    assert np.mean(p_target) > 0.7 > 0.3 > np.mean(p_other)
+
+
+def test_training_is_balanced_and_deterministic(attributor, data):
+    assert attributor.n_train_per_class == 40          # 60 reference poems downsampled to 40
+    again = train_attributor(data["train_target"], data["train_other"], seed=0)
+    assert again.p_author(data["val_target"]) == attributor.p_author(data["val_target"])
+
+
+def test_save_and_load_round_trip(attributor, data, tmp_path):
+    path = tmp_path / "attributor.joblib"
+    save_attributor(attributor, path)
+    loaded = load_attributor(path)
+    assert loaded.p_author(data["val_other"]) == attributor.p_author(data["val_other"])
+
+
+def test_load_rejects_other_objects(tmp_path):
+    import joblib
+    path = tmp_path / "x.joblib"
+    joblib.dump({"not": "an attributor"}, path)
+    with pytest.raises(TypeError, match="not an Attributor"):
+        load_attributor(path)
+
+
+def test_errors_name_the_problem(data):
+    with pytest.raises(ValueError, match="3 target texts"):
+        train_attributor(data["train_target"][:3], data["train_other"], seed=0)
+
+
+def test_evaluation_needs_both_classes(attributor, data):
+    with pytest.raises(ValueError, match="both classes"):
+        evaluate_attributor(attributor, data["val_target"], [])
+
+
+def test_p_author_of_nothing_is_empty(attributor):
+    assert attributor.p_author([]) == []
+
+
+def test_burrows_delta_prefers_the_right_author(data):
+    delta = fit_delta(data["train_target"], data["train_other"], n_words=60)
+    assert len(delta.words) == 40                      # only 40 distinct words exist
+    target_scores = delta.scores(data["val_target"])
+    other_scores = delta.scores(data["val_other"])
+    assert all(s["delta_target"] < s["delta_reference"] for s in target_scores)
+    assert all(s["delta_reference"] < s["delta_target"] for s in other_scores)
+
+
+def test_normalise_removes_source_typography():
+    assert normalise("Ёлка  «в  снегу» —\n\nсве́ча…") == 'елка "в снегу" - свеча...'

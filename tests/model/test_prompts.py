@@ -1,0 +1,40 @@
+from fixtures.tiny_models import char_tokenizer, gemma_preset, qwen_preset, toy_records
+
+from qwen_qlora.model.prompts import IGNORE, encode_example, encode_records, prompt_ids, show_mask
+
+
+def test_plain_prompt_is_masked_and_completion_ends_with_eos():
+    tok, preset = char_tokenizer(), gemma_preset()
+    ex = encode_example(preset, tok, "Напиши о море", "Шумит волна.")
+    head = prompt_ids(preset, tok, "Напиши о море")
+    assert ex["input_ids"][: len(head)] == head
+    assert ex["labels"][: len(head)] == [IGNORE] * len(head)
+    assert ex["labels"][len(head):] == ex["input_ids"][len(head):]
+    assert ex["input_ids"][-1] == tok.eos_token_id
+    assert tok.decode(ex["input_ids"][len(head):-1]) == "Шумит волна."
+    assert tok.decode(head) == "<bos>Напиши о море\n\n"
+
+
+def test_chat_prompt_uses_template_and_end_of_turn():
+    tok, preset = char_tokenizer(chat=True), qwen_preset()
+    ex = encode_example(preset, tok, "Напиши о море", "Шумит волна.")
+    learned = [t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE]
+    assert tok.decode(learned) == "Шумит волна.<|im_end|>"
+    masked = tok.decode([t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab == IGNORE])
+    assert masked == "<|im_start|>user\nНапиши о море<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_too_long_records_are_left_out_not_cut():
+    tok, preset = char_tokenizer(), gemma_preset()
+    records = toy_records(3)
+    kept, too_long = encode_records(preset, tok, records, max_len=60)
+    assert kept == [] and too_long == ["toy-0", "toy-1", "toy-2"]
+    kept, too_long = encode_records(preset, tok, records, max_len=400)
+    assert len(kept) == 3 and not too_long
+    assert all(k["input_ids"][-1] == tok.eos_token_id for k in kept)
+
+
+def test_show_mask_brackets_exactly_the_prompt():
+    tok, preset = char_tokenizer(), gemma_preset()
+    ex = encode_example(preset, tok, "Тема", "Стих.")
+    assert show_mask(tok, ex) == "[[<bos>Тема\n\n]]Стих.<eos>"

@@ -1,0 +1,218 @@
+"""Short trainings of tiny Gemma3 / Qwen2 models (built in code) through the library, as
+the train stage runs it; the slow tests use the real default model."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import bitsandbytes as bnb
+import pytest
+import torch
+from fixtures.tiny_models import toy_records
+from peft import PeftModel
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from qwen_qlora.config import LoraParams, PresetParams, QuantParams, TrainParams, default_presets
+from qwen_qlora.health import HealthError
+from qwen_qlora.io import read_jsonl
+from qwen_qlora.model.load import fast_bf16, load_base, resolve_precision
+from qwen_qlora.model.lora import attach_lora, lora_b_weights, lora_config, lora_modules
+from qwen_qlora.model.prompts import IGNORE, encode_records
+from qwen_qlora.train import (FINGERPRINT, best_eval, build_trainer, check_packing, checkpoint_step,
+                              fingerprint, resume_checkpoint, sft_config, summarize, trim_series)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, **train_kw):
+    path, preset = base
+    kw = dict(max_steps=2, eval_steps=2, logging_steps=1, batch_size=2, eval_batch_size=2,
+              early_stopping_patience=0, lora_move_steps=2, learning_rate=1e-3, seed=7)
+    train = TrainParams(**{**kw, **train_kw})
+    precision = resolve_precision(train.precision, preset, "cpu")
+    model, tok = load_base(path, preset, QuantParams(load_in_4bit=quant), precision)
+    examples, _ = encode_records(preset, tok, train_records or toy_records(6), train.max_seq_len)
+    val, _ = encode_records(preset, tok, toy_records(2, start=4), train.max_seq_len)
+    model = attach_lora(model, lora_config(lora or LoraParams(r=4, alpha=8), preset))
+    args = sft_config(train, ckpt_dir, precision)
+    return build_trainer(model, tok, examples, val, args, train), tok
+
+
+def test_two_qlora_steps_train_the_adapter_and_it_reloads(gemma_base, tmp_path):
+    trainer, tok = make_trainer(gemma_base, tmp_path / "ckpt")
+    model = trainer.model
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+    before = lora_b_weights(model)
+    out = trainer.train()
+    assert math.isfinite(out.training_loss) and out.training_loss > 0
+    assert trainer.tokens_seen > 0
+    after = lora_b_weights(model)
+    assert all(not torch.equal(before[n], after[n]) for n in before)
+
+    trainer.save_model(str(tmp_path / "adapter"))
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    base, _ = load_base(*gemma_base, QuantParams(), resolve_precision("auto", gemma_base[1], "cpu"))
+    reloaded = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
+    assert lora_modules(reloaded) == lora_modules(model)
+    trained = {n: p for n, p in model.named_parameters() if "lora_" in n}
+    for name, p in reloaded.named_parameters():
+        if "lora_" in name:  # TRL trains QLoRA adapters in bf16; compare like with like
+            assert torch.equal(p.to(trained[name].dtype), trained[name])
+            p.data = p.data.to(trained[name].dtype)
+    ids = tok("Белый снег", return_tensors="pt").input_ids
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids).logits, model.eval()(ids).logits, atol=1e-5, rtol=0)
+
+
+def test_plain_lora_on_a_chat_model(qwen_base, tmp_path):
+    trainer, tok = make_trainer(qwen_base, tmp_path / "ckpt", quant=False)
+    assert not any(isinstance(m, bnb.nn.Linear4bit) for m in trainer.model.modules())
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert int((batch["labels"] != IGNORE).sum()) > 0
+    learned = batch["labels"][0][batch["labels"][0] != IGNORE]
+    assert learned[-1] == tok.convert_tokens_to_ids("<|im_end|>")
+    out = trainer.train()
+    assert math.isfinite(out.training_loss)
+
+
+def test_a_batch_without_supervised_tokens_stops_training(gemma_base, tmp_path):
+    trainer, _ = make_trainer(gemma_base, tmp_path / "ckpt")
+    # Only the first position is labelled: TRL keeps the example, but after the causal
+    # shift nothing is predicted.
+    trainer.train_dataset = trainer.train_dataset.map(
+        lambda ex: {"labels": [ex["input_ids"][0]] + [IGNORE] * (len(ex["input_ids"]) - 1)})
+    with pytest.raises(HealthError, match="no supervised token"):
+        trainer.train()
+
+
+def test_a_nan_loss_stops_training_at_that_step(gemma_base, tmp_path):
+    trainer, _ = make_trainer(gemma_base, tmp_path / "ckpt")
+    layer = trainer.model.base_model.model.model.layers[1]
+    layer.register_forward_hook(lambda mod, inp, out: out * float("nan"))
+    with pytest.raises(HealthError, match="step 0: .*loss.*not finite"):
+        trainer.train()
+
+
+def test_adapters_that_never_move_are_reported(gemma_base, tmp_path):
+    trainer, _ = make_trainer(gemma_base, tmp_path / "ckpt", max_steps=3)
+    for name, p in trainer.model.named_parameters():
+        if "lora_" in name:  # gradients that never reach the adapters
+            p.register_hook(lambda g: torch.zeros_like(g))
+    with pytest.raises(HealthError, match="no LoRA B weight changed in 2 optimizer steps"):
+        trainer.train()
+
+
+def test_lora_on_no_module_is_reported(gemma_base):
+    path, preset = gemma_base
+    model, _ = load_base(path, preset, QuantParams(load_in_4bit=False))
+    with pytest.raises(HealthError, match="attached to no module"):
+        attach_lora(model, lora_config(LoraParams(target_modules=["qkv"]), preset))
+
+
+def test_fp16_is_refused_for_gemma():
+    gemma = default_presets()["gemma-3-270m"]
+    with pytest.raises(ValueError, match="fp16 overflows"):
+        resolve_precision("fp16", gemma, "cpu")
+    assert resolve_precision("bf16", gemma, "cpu") == "bf16"
+    assert resolve_precision("auto", gemma, "cpu") == ("bf16" if fast_bf16("cpu") else "fp32")
+
+
+def test_packing_is_refused_where_poems_would_see_each_other():
+    with pytest.raises(ValueError, match="packed poems would attend to each other"):
+        check_packing(TrainParams(packing=True), default_presets()["gemma-3-270m"])
+    check_packing(TrainParams(packing=False), default_presets()["gemma-3-270m"])
+    flash = PresetParams(source="x", attn_implementation="flash_attention_2")
+    check_packing(TrainParams(packing=True), flash)
+
+
+class Interrupt(TrainerCallback):
+    """Stops the run like a kill after `at` optimizer steps (checkpoints already written)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.at:
+            raise KeyboardInterrupt
+
+
+class Recorder(TrainerCallback):
+    """Records the steps trained in this session and the adapter it started from."""
+
+    def __init__(self):
+        self.steps, self.start = [], None
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        if self.start is None:  # after a resume has loaded the checkpoint's weights
+            self.start = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(gemma_base, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    run_id = fingerprint({"lr": 1}, [])
+    kw = dict(max_steps=4, eval_steps=2, train_records=toy_records(6) * 2)
+    trainer, _ = make_trainer(gemma_base, ckpt, **kw)
+    (ckpt / FINGERPRINT).write_text(json.dumps({"fingerprint": run_id}))
+    trainer.add_callback(Interrupt(at=3))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+
+    assert resume_checkpoint(ckpt, "another-run", "auto") is None
+    assert resume_checkpoint(ckpt, run_id, "never") is None
+    resume = resume_checkpoint(ckpt, run_id, "auto")
+    assert resume is not None and checkpoint_step(resume) == 2
+
+    trainer, _ = make_trainer(gemma_base, ckpt, **kw)
+    recorder = Recorder()
+    trainer.add_callback(recorder)
+    trainer.train(resume_from_checkpoint=resume)
+    assert recorder.steps == [3, 4] and trainer.state.global_step == 4
+    saved = load_file(Path(resume) / "adapter_model.safetensors")
+    started = {n.replace(".default", ""): w for n, w in recorder.start.items()}
+    assert saved.keys() == started.keys()
+    assert all(torch.equal(saved[n].to(w.dtype), w) for n, w in started.items())
+
+
+def test_best_eval_and_summary():
+    history = [{"eval_loss": 2.0, "step": 0}, {"loss": 1.9, "grad_norm": 0.5, "step": 1},
+               {"eval_loss": 1.5, "eval_mean_token_accuracy": 0.4, "eval_entropy": 1.2, "step": 2},
+               {"eval_loss": 1.7, "step": 4}]
+    best = best_eval(history, best_step=2)
+    assert best["eval_loss"] == 1.5
+    metrics = summarize({"eval_loss": 2.0}, best, history,
+                        {"tokens_per_second": 10.0, "runtime_s": 1.0})
+    assert metrics["val_perplexity"] == pytest.approx(math.exp(1.5))
+    assert metrics["val_perplexity_ratio"] == pytest.approx(math.exp(-0.5))
+    with pytest.raises(ValueError, match="unusable metrics.*train_loss"):
+        summarize({"eval_loss": 2.0}, best, [{"loss": float("nan")}],
+                  {"tokens_per_second": 10.0, "runtime_s": 1.0})
+
+
+def test_trim_series_drops_rows_after_the_checkpoint(tmp_path):
+    tsv = tmp_path / "metrics" / "train" / "loss.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_text("step\tloss\n1\t2.0\n2\t1.5\n3\t1.4\n")
+    trim_series(tmp_path, 2)
+    assert tsv.read_text() == "step\tloss\n1\t2.0\n2\t1.5\n"
+
+
+@pytest.mark.slow
+def test_real_default_model_trains_a_few_steps(tmp_path):
+    base = ROOT / "models" / "base" / "gemma-3-270m"
+    if not (base / "config.json").is_file():
+        pytest.skip("run `dvc repro prepare_model` first (models/base/gemma-3-270m)")
+    preset = default_presets()["gemma-3-270m"]
+    data = ROOT / "data" / "processed" / "train.jsonl"
+    records = read_jsonl(data)[:8] if data.is_file() else toy_records(6)
+    trainer, _ = make_trainer((base, preset), tmp_path / "ckpt", train_records=records,
+                              lora=LoraParams(), max_steps=3, learning_rate=2e-4)
+    assert len(lora_modules(trainer.model)) == 36  # 18 layers x (q_proj, v_proj)
+    before = trainer.evaluate()["eval_loss"]
+    out = trainer.train()
+    assert math.isfinite(out.training_loss) and 0 < before < 20

@@ -1,0 +1,66 @@
+"""The train stage end to end on a tiny model (slow: each run starts a fresh Python)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from fixtures.tiny_models import toy_records
+
+from qwen_qlora.io import write_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
+        "attn_implementation": "eager", "fp16_safe": False}
+
+
+def stage(tmp: Path, base: Path, **train) -> list[str]:
+    params = {"model": {"preset": "tiny", "presets": {"tiny": TINY}},
+              "train": {"eval_steps": 2, "logging_steps": 1, "batch_size": 2,
+                        "early_stopping_patience": 0, **train}}
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    if not (tmp / "data").is_dir():
+        write_jsonl(tmp / "data" / "train.jsonl", toy_records(6) * 4)
+        write_jsonl(tmp / "data" / "val.jsonl", toy_records(2, start=4))
+    return [sys.executable, str(ROOT / "stages" / "train.py"), str(tmp / "data"), str(base),
+            str(tmp / "ckpt"), str(tmp / "adapter"), str(tmp / "train.json"), str(tmp / "live"),
+            "--params", str(tmp / "params.yaml")]
+
+
+@pytest.mark.slow
+def test_killed_stage_resumes_from_its_last_checkpoint(gemma_base, tmp_path):
+    cmd = stage(tmp_path, gemma_base[0], max_steps=40)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (tmp_path / "ckpt" / "checkpoint-4").is_dir():
+        assert proc.poll() is None and time.time() < deadline, "the stage ended before checkpoint-4"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "train.json").exists()
+
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resume from " + str(tmp_path / "ckpt" / "checkpoint-") in done.stdout
+    metrics = json.loads((tmp_path / "train.json").read_text())
+    assert metrics["optimizer_steps"] == 40 and metrics["val_loss"] > 0
+    for split, first in (("train", 1), ("eval", 0)):
+        tsv = tmp_path / "live" / "plots" / "metrics" / split / "loss.tsv"
+        steps = [int(line.split("\t")[0]) for line in tsv.read_text().splitlines()[1:]]
+        assert steps == sorted(set(steps)) and steps[0] == first and steps[-1] == 40  # none twice
+
+
+@pytest.mark.slow
+def test_two_processes_train_with_ddp_on_cpu(gemma_base, tmp_path):
+    done = subprocess.run(stage(tmp_path, gemma_base[0], max_steps=4, num_processes=2), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "train.json").read_text())
+    assert metrics["processes"] == 2
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
