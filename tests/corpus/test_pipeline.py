@@ -1,6 +1,7 @@
 """End to end: `dvc repro split` in a temporary copy of the repository."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,9 @@ def test_dvc_repro_split_in_a_copy(tmp_path):
     (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc = [sys.executable, "-m", "dvc"]
-    run = subprocess.run([*dvc, "repro", "split"], cwd=repo, capture_output=True, text=True)
+    # the stages' `python` must be this interpreter, whatever PATH the tests started with
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run = subprocess.run([*dvc, "repro", "split"], cwd=repo, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
 
     corpus = json.loads((repo / "metrics/corpus.json").read_text())
@@ -36,5 +39,5 @@ def test_dvc_repro_split_in_a_copy(tmp_path):
         for line in (repo / f"data/processed/{name}.jsonl").read_text().splitlines():
             poem = json.loads(line)["completion"]
             assert not re.search(r"https?://|www\.|\u0301|^[ \t]|Приятного чтения", poem, re.M), poem[:80]
-    again = subprocess.run([*dvc, "repro", "split"], cwd=repo, capture_output=True, text=True)
+    again = subprocess.run([*dvc, "repro", "split"], cwd=repo, capture_output=True, text=True, env=env)
     assert "didn't change" in again.stdout or "is cached" in again.stdout, again.stdout
