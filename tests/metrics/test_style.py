@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qwen_qlora.metrics.style import (evaluate_attributor, fit_delta, load_attributor,
+from qwen_qlora.metrics.style import (balanced_weights, evaluate_attributor, fit_delta, load_attributor,
                                       normalise, save_attributor, train_attributor)
 
 COMMON = ["и", "в", "не", "на", "я", "ты", "как", "что", "мне", "но"]
@@ -51,8 +51,10 @@ def test_classifier_separates_two_styles(attributor, data):
     assert np.mean(p_target) > 0.7 > 0.3 > np.mean(p_other)
 
 
-def test_training_is_balanced_and_deterministic(attributor, data):
-    assert attributor.n_train_per_class == 40          # 60 reference poems downsampled to 40
+def test_training_uses_every_poem_balanced_by_weight_and_is_deterministic(attributor, data):
+    assert (attributor.n_train_target, attributor.n_train_reference) == (40, 60)
+    weights = balanced_weights(np.array([1] * 40 + [0] * 60))
+    assert weights[:40].sum() == pytest.approx(weights[40:].sum())
     again = train_attributor(data["train_target"], data["train_other"], seed=0)
     assert again.p_author(data["val_target"]) == attributor.p_author(data["val_target"])
 

