@@ -12,6 +12,7 @@ def stresser():
     before = torch.get_num_threads()
     loaded = load_stresser()
     assert torch.get_num_threads() == before     # silero's import set it to 1; we restore it
+    assert torch.is_grad_enabled()               # its loading switched autograd off; restored
     return loaded
 
 

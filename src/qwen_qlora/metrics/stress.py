@@ -273,11 +273,12 @@ def parse_stressed(text: str) -> list[StressedLine]:
 def load_stresser() -> Stresser:
     """Load the silero-stress model from the installed package (no network).
 
-    Importing silero-stress sets torch to one thread for the whole process; we restore
-    the caller's thread count so training and generation keep their parallelism."""
+    Importing and loading silero-stress changes process-wide torch state: it sets one
+    thread and switches autograd off. Both are restored, so training and generation in
+    the same process keep their parallelism and their gradients."""
     import torch
 
-    threads = torch.get_num_threads()
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
     try:
         from silero_stress import load_accentor
     except ImportError as err:
@@ -287,4 +288,5 @@ def load_stresser() -> Stresser:
         accentor = load_accentor()
     finally:
         torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)
     return Stresser(accentor)
