@@ -9,11 +9,11 @@ so a batch pads only to its own longest example.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from typing import Any
 
 import torch
 
+from qwen_qlora.model.adapted import adapter_switch
 from qwen_qlora.model.prompts import IGNORE
 
 LN2 = math.log(2)
@@ -64,9 +64,8 @@ def score_examples(model: Any, examples: list[dict[str, Any]], pad_id: int,
     summed predictive entropy (nats) over the completion tokens."""
     model.eval()
     device = next(model.parameters()).device
-    off = model.disable_adapter() if (not adapter and hasattr(model, "disable_adapter")) else nullcontext()
     out: list[dict[str, float] | None] = [None] * len(examples)
-    with off:
+    with adapter_switch(model, adapter):
         for idx in length_batches(examples, batch_size):
             batch = collate([examples[i] for i in idx], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}

@@ -9,18 +9,12 @@ themes is several times faster than one batch per theme.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import torch
 
+from qwen_qlora.model.adapted import adapter_switch
 from qwen_qlora.model.prompts import format_prompt, prompt_ids
-
-
-def _adapter(model: Any, enabled: bool):
-    if enabled or not hasattr(model, "disable_adapter"):
-        return nullcontext()
-    return model.disable_adapter()
 
 
 def _decode(tokenizer: Any, ids: torch.Tensor) -> str:
@@ -46,7 +40,7 @@ def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, 
     rows = [prompt_ids(preset, tokenizer, p) for p in prompts for _ in range(n)]
     ids, mask = left_pad(rows, tokenizer.pad_token_id, device)
     torch.manual_seed(seed)
-    with _adapter(model, adapter):
+    with adapter_switch(model, adapter):
         out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True,
                              temperature=temperature, top_p=top_p,
                              repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
@@ -80,7 +74,7 @@ def continue_first_lines(model: Any, tokenizer: Any, preset: Any, records: list[
         ids, mask = left_pad([tokenizer(t, add_special_tokens=add_special)["input_ids"] for t in chunk],
                              pad, device)
         width = ids.shape[1]
-        with _adapter(model, adapter):
+        with adapter_switch(model, adapter):
             out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                  max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
                                  pad_token_id=pad)

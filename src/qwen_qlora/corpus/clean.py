@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from qwen_qlora.config import CleanParams
-from qwen_qlora.corpus.book import DATE_LINE, SEPARATOR
+from qwen_qlora.corpus.book import SEPARATOR
 
 INVISIBLE = dict.fromkeys(map(ord, "\u0301\u0300\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
 SPACES = dict.fromkeys(map(ord, "\u00a0\u2002\u2003\u2009\u202f\t"), " ")
@@ -218,7 +218,3 @@ def clean_record(raw: dict[str, Any], p: CleanParams) -> tuple[dict[str, Any] | 
 def _year(value: Any) -> str | None:
     m = re.search(r"1[6-9]\d{2}|20[0-2]\d", str(value or ""))
     return m.group(0) if m else None
-
-
-__all__ = ["clean_record", "normalize_chars", "clean_title", "repair_layout", "split_dateline",
-           "strip_boilerplate", "split_heading", "reject_reason", "DATE_LINE"]

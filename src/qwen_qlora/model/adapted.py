@@ -7,6 +7,7 @@ scored and sampled by one code path.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,3 +30,11 @@ def load_adapted(base_dir: str | Path, adapter_dir: str | Path, preset: PresetPa
     model = PeftModel.from_pretrained(model, str(adapter_dir))
     model.eval()
     return model, tokenizer
+
+
+def adapter_switch(model: Any, enabled: bool) -> AbstractContextManager:
+    """A context in which `model` runs with its adapter on (`enabled`) or off (the base).
+    A model without adapters is the base either way."""
+    if enabled or not hasattr(model, "disable_adapter"):
+        return nullcontext()
+    return model.disable_adapter()
