@@ -1,7 +1,11 @@
-"""DVC stage `evaluate`: base vs adapted on the val poems' completion tokens.
+"""DVC stage `evaluate`: every model row on the test poems' completion tokens, and the
+memorisation probe.
 
-Writes metrics/eval.json ({"base", "adapted", "delta"}) and the per-poem values beside
-it (reports/eval_per_poem.jsonl) for the report.
+Rows (`qwen_qlora.model.rows`): base as shipped, base 4-bit, base few-shot, adapted on
+the 4-bit base, adapted on the base as shipped. Test poems were never seen by training
+or checkpoint selection (val). Writes metrics/eval.json ({row: figures with 95%
+intervals, "headline": adapted vs base, "vs_base": every row vs base}) and the per-poem
+values (reports/eval_per_poem.jsonl) for the report.
 
 Usage: python stages/evaluate.py DATA_DIR BASE_DIR ADAPTER_DIR METRICS_JSON PER_POEM_JSONL
        [--params params.yaml]
@@ -17,11 +21,14 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
-from qwen_qlora.evaluate import aggregate, compare, score_examples
+from qwen_qlora.evaluate import aggregate, perplexity_ratio, score_examples
+from qwen_qlora.generate import probe_continuations, probe_hits
 from qwen_qlora.io import read_jsonl, write_json, write_jsonl
-from qwen_qlora.model.adapted import load_adapted
 from qwen_qlora.model.load import ModelLoadError
-from qwen_qlora.model.prompts import encode_example
+from qwen_qlora.model.prompts import encode_example, fewshot_shots
+from qwen_qlora.model.rows import ROWS, models_for_rows
+from qwen_qlora.stats import difference_ci, flat, share_ci
+from qwen_qlora.text import lines
 
 
 def main() -> None:
@@ -31,36 +38,69 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     params = load_params(args.params)
-    preset = params.model.selected
-    set_seed(params.train.seed)
+    ev, preset = params.evaluate, params.model.selected
+    set_seed(ev.seed)
     started = time.perf_counter()
+    test = read_jsonl(args.data_dir / "test.jsonl")
+    train = read_jsonl(args.data_dir / "train.jsonl")
+    shots = fewshot_shots(train, ev.fewshot_shots)
+    probe_sets = {name: [r for r in recs if len(lines(r["completion"])) >= 2]
+                  for name, recs in (("train", train), ("test", test))}
 
-    # The adapted model; the base is the same model with the adapter switched off
-    model, tokenizer = load_adapted(args.base_dir, args.adapter_dir, preset, params.quant, params.train.precision)
-    val = read_jsonl(args.data_dir / "val.jsonl")
-    examples = [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in val]
+    # Score every row; the base rows are the same model with the adapter switched off
+    scores, result = {}, {}
+    for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
+                                                  params.train.precision, ev.rows):
+        for name in rows:
+            row = ROWS[name]
+            examples = [encode_example(preset, tokenizer, r["prompt"], r["completion"],
+                                       shots if row.fewshot else ()) for r in test]
+            scores[name] = score_examples(model, examples, tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
+            result[name] = aggregate(scores[name], ev.seed)
+            if name in ev.probe_rows:
+                result[name].update(probe(model, tokenizer, preset, probe_sets, ev, row.adapter))
+            print(f"evaluate: {name}: test perplexity {result[name]['test_perplexity']:.2f} "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)
 
-    # One scoring path, adapter off then on
-    scores = {name: score_examples(model, examples, tokenizer.pad_token_id, params.evaluate.batch_size,
-                                   adapter=(name == "adapted"))
-              for name in ("base", "adapted")}
-    result = {name: aggregate(s) for name, s in scores.items()}
-    result["delta"] = compare(result["base"], result["adapted"])
+    # Ratios against the model as shipped; the headline is the adapter on that same base
+    result["vs_base"] = {f"{name}_perplexity_ratio": round(perplexity_ratio(scores[name], scores["base"], ev.seed)
+                                                           ["test_perplexity_ratio"], 4)
+                         for name in scores if name != "base"}
+    result["headline"] = {**perplexity_ratio(scores["adapted"], scores["base"], ev.seed),
+                          "numerator": "adapted", "denominator": "base", "test_poems": len(test)}
+    if "base_4bit" in scores:
+        result["quantization"] = {**perplexity_ratio(scores["base_4bit"], scores["base"], ev.seed),
+                                  "numerator": "base_4bit", "denominator": "base"}
     result["runtime_s"] = time.perf_counter() - started
 
-    # Per poem, for the report
-    rows = []
-    for rec, base, adapted in zip(val, scores["base"], scores["adapted"], strict=True):
-        row = {"id": rec["id"], "title": rec.get("title"), "theme": rec["theme"], "tokens": base["tokens"]}
-        for name, s in (("base", base), ("adapted", adapted)):
-            row[f"{name}_perplexity"] = math.exp(s["nll"] / s["tokens"])
-            row[f"{name}_token_accuracy"] = s["correct"] / s["tokens"]
-        rows.append(row)
-    write_jsonl(args.per_poem, rows)
+    rows_out = []
+    for i, rec in enumerate(test):
+        row = {"id": rec["id"], "title": rec.get("title"), "theme": rec["theme"], "tokens": scores["base"][i]["tokens"]}
+        for name, s in scores.items():
+            row[f"{name}_perplexity"] = math.exp(s[i]["nll"] / s[i]["tokens"])
+            row[f"{name}_token_accuracy"] = s[i]["correct"] / s[i]["tokens"]
+        rows_out.append(row)
+    write_jsonl(args.per_poem, rows_out)
     write_json(args.metrics, result)
-    print(f"evaluate: val perplexity base {result['base']['val_perplexity']:.2f} -> adapted "
-          f"{result['adapted']['val_perplexity']:.2f} (x{result['delta']['val_perplexity_ratio']:.3f}); "
-          f"{result['runtime_s']:.0f} s")
+    h = result["headline"]
+    print(f"evaluate: test perplexity base {result['base']['test_perplexity']:.2f} -> adapted "
+          f"{result['adapted']['test_perplexity']:.2f} (x{h['test_perplexity_ratio']:.3f}, 95% CI "
+          f"{h['test_perplexity_ratio_ci_low']:.3f}-{h['test_perplexity_ratio_ci_high']:.3f}, "
+          f"{len(test)} poems); {result['runtime_s']:.0f} s")
+
+
+def probe(model, tokenizer, preset, probe_sets, ev, adapter: bool) -> dict[str, float]:
+    """Memorisation probe rates on train and test poems; the gap is what training added."""
+    out, hits = {}, {}
+    for split, records in probe_sets.items():
+        generated = probe_continuations(model, tokenizer, preset, records, ev.probe_max_new_tokens,
+                                        adapter=adapter)
+        hits[split] = probe_hits([lines(r["completion"])[1] for r in records], generated, ev.probe_similarity)
+        out.update(flat(f"probe_{split}_rate", share_ci(hits[split])))
+        out[f"probe_{split}_poems"] = len(records)
+    out.update(flat("probe_rate_gap", difference_ci(hits["train"], hits["test"], ev.seed)))
+    out["probe_similarity_threshold"] = ev.probe_similarity
+    return out
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""DVC stage `poetics`: meter, rhyme and style attribution for the corpus, base and adapted poems.
+"""DVC stage `poetics`: meter, rhyme and style attribution for the corpus and every model row.
 
 Trains the style attributor (char n-gram TF-IDF + calibrated logistic regression) on the
-target poet's train poems vs most reference poems, validates it on the val poems and the
-held-out reference poems it never saw, then scores the generated samples. Writes
-metrics/poetics.json ({"corpus", "base", "adapted", "attributor", "distance"}) and the
+target poet's train poems vs most reference poems, judges it on the val poems and the
+held-out reference poems it never saw (ROC-AUC, average precision), then scores the
+generated samples (cut to the common line budget, `text_cut`). Baselines for p_author:
+the poet's own test poems (what the poet scores) and held-out poems of other poets (what
+"not the poet" scores). Every share carries a 95% interval over poems. Writes
+metrics/poetics.json ({"corpus", <row>..., "baselines", "attributor", "distance"}) and the
 attributor for `qwen-qlora scan`.
 
 Usage: python stages/poetics.py DATA_DIR SAMPLES_JSONL ATTRIBUTOR_DIR METRICS_JSON [--params params.yaml]
@@ -19,11 +22,10 @@ from pathlib import Path
 
 from qwen_qlora.config import load_params
 from qwen_qlora.io import atomic_open, read_jsonl, write_json
-from qwen_qlora.metrics.poetics import poetics_profile, profile_distance
+from qwen_qlora.metrics.poetics import analyse_poems, profile_distance, profile_from_analyses, profile_intervals
 from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import evaluate_attributor, fit_delta, save_attributor, train_attributor
-
-MODELS = ("base", "adapted")
+from qwen_qlora.stats import flat, mean_ci
 
 
 def held_out(poem_id: str, fraction: float, seed: int) -> bool:
@@ -42,39 +44,50 @@ def main() -> None:
     p = params.poetics
     started = time.perf_counter()
 
-    # Texts: target train/val, reference train/held-out, and the generated poems
+    # Texts: target train/val/test, reference train/held-out, and the generated poems
     train = [r["completion"] for r in read_jsonl(args.data_dir / "train.jsonl")]
     val = [r["completion"] for r in read_jsonl(args.data_dir / "val.jsonl")]
+    test = [r["completion"] for r in read_jsonl(args.data_dir / "test.jsonl")]
     reference = read_jsonl(args.data_dir / "reference.jsonl")
     ref_train = [r["text"] for r in reference if not held_out(r["id"], p.reference_val_fraction, p.seed)]
     ref_val = [r["text"] for r in reference if held_out(r["id"], p.reference_val_fraction, p.seed)]
     samples = read_jsonl(args.samples)
-    generated = {m: [s["text"] for s in samples if s["model"] == m] for m in MODELS}
+    rows = list(dict.fromkeys(s["model"] for s in samples))
+    generated = {m: [s.get("text_cut", s["text"]) for s in samples if s["model"] == m] for m in rows}
 
     # Style attribution: trained on train, judged on poems it never saw
     attributor = train_attributor(train, ref_train, p.seed, calibration_folds=p.calibration_folds)
     attr_metrics = evaluate_attributor(attributor, val, ref_val)
     delta = fit_delta(train, ref_train)
 
-    # Meter and rhyme profiles, one code path for corpus and models
+    # Meter and rhyme profiles, one code path for the corpus and every row
     stresser = load_stresser()
-    result = {"corpus": poetics_profile(train + val, stresser)}
-    for m in MODELS:
-        result[m] = poetics_profile(generated[m], stresser)
-        result[m]["p_author_mean"] = statistics.fmean(attributor.p_author(generated[m]))
-        result[m]["delta_to_target_mean"] = statistics.fmean(d["delta_target"] for d in delta.scores(generated[m]))
-    result["corpus"]["p_author_mean_val"] = statistics.fmean(attributor.p_author(val))
+    result = {}
+    for name, texts in {"corpus": train + val + test, **generated}.items():
+        poems = analyse_poems(texts, stresser)
+        result[name] = {**profile_from_analyses(poems), **profile_intervals(poems, p.seed)}
+        if name != "corpus":
+            result[name].update(flat("p_author_mean", mean_ci(attributor.p_author(texts), p.seed)))
+            result[name]["delta_to_target_mean"] = round(statistics.fmean(
+                d["delta_target"] for d in delta.scores(texts)), 4)
+    result["baselines"] = {
+        **flat("p_author_mean_test", mean_ci(attributor.p_author(test), p.seed)),
+        **flat("p_author_mean_other_poets", mean_ci(attributor.p_author(ref_val), p.seed)),
+        "n_test": len(test), "n_other_poets": len(ref_val),
+        "delta_to_target_mean_test": round(statistics.fmean(d["delta_target"] for d in delta.scores(test)), 4),
+    }
     result["attributor"] = attr_metrics
-    result["distance"] = {f"{m}_to_corpus": profile_distance(result["corpus"], result[m]) for m in MODELS}
+    result["distance"] = {f"{m}_to_corpus": profile_distance(result["corpus"], result[m]) for m in rows}
     result["runtime_s"] = time.perf_counter() - started
 
     args.attributor_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(args.attributor_dir / "attributor.joblib", "wb") as fh:
         save_attributor(attributor, fh)
     write_json(args.metrics, result)
-    print(f"poetics: attributor val ROC-AUC {attr_metrics['roc_auc']}; p_author base "
-          f"{result['base']['p_author_mean']:.3f} adapted {result['adapted']['p_author_mean']:.3f}; "
-          f"{result['runtime_s']:.0f} s")
+    print(f"poetics: attributor val ROC-AUC {attr_metrics['roc_auc']}, AP {attr_metrics['average_precision']}; "
+          + ", ".join(f"p_author {m} {result[m]['p_author_mean']:.3f}" for m in rows)
+          + f"; test poems {result['baselines']['p_author_mean_test']:.3f}, other poets "
+          f"{result['baselines']['p_author_mean_other_poets']:.3f}; {result['runtime_s']:.0f} s")
 
 
 if __name__ == "__main__":

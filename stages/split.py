@@ -1,4 +1,4 @@
-"""DVC stage `split`: leak-free train/val split of the target poet, plus the reference set.
+"""DVC stage `split`: leak-free train/val/test split of the target poet, plus the reference set.
 
 Usage: python stages/split.py POEMS_JSONL OUT_DIR METRICS_JSON [--params params.yaml]
 """
@@ -23,16 +23,16 @@ def main() -> None:
 
     poems = read_jsonl(args.poems)
     try:
-        train, val, reference, stats = split_corpus(poems, params.author, params.split)
+        parts, reference, stats = split_corpus(poems, params.author, params.split)
     except ValueError as err:
         raise SystemExit(str(err)) from err
 
-    write_jsonl(args.out_dir / "train.jsonl", train)
-    write_jsonl(args.out_dir / "val.jsonl", val)
+    for name, examples in parts.items():
+        write_jsonl(args.out_dir / f"{name}.jsonl", examples)
     write_jsonl(args.out_dir / "reference.jsonl", reference)
     write_json(args.metrics, {"author": params.author, **stats})
-    print(f"split: {params.author}: {len(train)} train, {len(val)} val; "
-          f"{len(reference)} reference poems")
+    print(f"split: {params.author}: " + ", ".join(f"{len(v)} {k}" for k, v in parts.items())
+          + f"; {len(reference)} reference poems")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fixtures.tiny_models import toy_records
 from qwen_qlora.config import LoraParams
-from qwen_qlora.evaluate import aggregate, compare, length_batches, score_examples
+from qwen_qlora.evaluate import aggregate, length_batches, perplexity_ratio, score_examples
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.model.prompts import encode_example
@@ -36,7 +36,7 @@ def test_adapter_off_scores_exactly_the_base(setup):
     on = score_examples(peft, examples, tok.pad_token_id, batch_size=2, adapter=True)
     for a, b in zip(plain, off):
         assert a["nll"] == pytest.approx(b["nll"], rel=1e-5)
-    assert aggregate(on)["val_loss"] != pytest.approx(aggregate(off)["val_loss"], rel=1e-3)
+    assert aggregate(on)["test_loss"] != pytest.approx(aggregate(off)["test_loss"], rel=1e-3)
 
 
 def test_padding_does_not_change_scores(setup):
@@ -54,19 +54,41 @@ def test_only_completion_tokens_are_scored(setup):
     assert [s["tokens"] for s in scores] == [sum(t != -100 for t in ex["labels"]) for ex in examples]
 
 
+def test_only_predicting_positions_reach_the_output_layer(setup):
+    """Scores with logits at completion positions only equal those from full logits."""
+    base, _, tok, examples = setup
+    fast = score_examples(base, examples, tok.pad_token_id, batch_size=2)
+    for ex, s in zip(examples, fast):
+        ids = torch.tensor([ex["input_ids"]])
+        logp = torch.log_softmax(base(input_ids=ids).logits[0, :-1].float(), -1)
+        target = torch.tensor(ex["labels"][1:])
+        keep = target != -100
+        assert s["nll"] == pytest.approx(float(-logp[keep].gather(-1, target[keep, None]).sum()), rel=1e-4)
+
+
 def test_aggregate_known_values():
-    agg = aggregate([{"nll": 2.0, "tokens": 2, "correct": 1, "entropy": 1.0},
-                     {"nll": 4.0, "tokens": 2, "correct": 2, "entropy": 3.0}])
-    assert agg["val_loss"] == pytest.approx(1.5)
-    assert agg["val_perplexity"] == pytest.approx(math.exp(1.5))
+    scores = [{"nll": 2.0, "tokens": 2, "correct": 1, "entropy": 1.0},
+              {"nll": 4.0, "tokens": 2, "correct": 2, "entropy": 3.0}]
+    agg = aggregate(scores)
+    assert agg["test_loss"] == pytest.approx(1.5)
+    assert agg["test_perplexity"] == pytest.approx(math.exp(1.5))
+    assert agg["test_perplexity_ci_low"] <= agg["test_perplexity"] <= agg["test_perplexity_ci_high"]
     assert agg["token_accuracy"] == pytest.approx(0.75)
     assert agg["mean_entropy_nats"] == pytest.approx(1.0)
     assert agg["mean_entropy_bits"] == pytest.approx(1.0 / math.log(2))
-    d = compare({"val_loss": 2.0, "val_perplexity": math.exp(2), "token_accuracy": 0.3, "mean_entropy_nats": 2},
-                {"val_loss": 1.0, "val_perplexity": math.exp(1), "token_accuracy": 0.5, "mean_entropy_nats": 1})
-    assert d["val_perplexity_ratio"] == pytest.approx(math.exp(-1)) and d["val_loss"] == -1.0
+    assert (agg["test_tokens"], agg["test_poems"]) == (4, 2)
     with pytest.raises(ValueError, match="no supervised tokens"):
         aggregate([{"nll": 0.0, "tokens": 0, "correct": 0, "entropy": 0.0}])
+
+
+def test_perplexity_ratio_is_paired_and_refuses_unlike_rows():
+    base = [{"nll": 4.0, "tokens": 2}, {"nll": 6.0, "tokens": 3}, {"nll": 5.0, "tokens": 2}]
+    better = [{"nll": 3.0, "tokens": 2}, {"nll": 5.0, "tokens": 3}, {"nll": 4.5, "tokens": 2}]
+    r = perplexity_ratio(better, base)
+    assert r["test_perplexity_ratio"] == pytest.approx(math.exp(-2.5 / 7))
+    assert r["test_perplexity_ratio_ci_low"] <= r["test_perplexity_ratio"] <= r["test_perplexity_ratio_ci_high"] < 1
+    with pytest.raises(ValueError, match="different tokens"):
+        perplexity_ratio(better[:2], base)
 
 
 def test_length_batches_sort_longest_first():

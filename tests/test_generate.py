@@ -1,12 +1,12 @@
-"""Seeded, batched sampling on a tiny model; the memorization probe's plumbing."""
+"""Seeded, batched sampling on a tiny model; a memorisation probe that can fire."""
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from fixtures.tiny_models import toy_records
+from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, toy_records
 from qwen_qlora.config import LoraParams
-from qwen_qlora.generate import continue_first_lines, sample
+from qwen_qlora.generate import probe_continuations, probe_hits, sample
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.samples import samples_markdown
@@ -53,14 +53,60 @@ def test_adapter_switch_changes_samples(model):
     assert on != off
 
 
-def test_probe_continues_each_record(model):
+def overfit(records, steps=120):
+    """A tiny model trained on the records until it recites them (full fine-tune, one batch)."""
+    from qwen_qlora.evaluate import collate
+    from qwen_qlora.model.prompts import encode_example
+
+    tok, preset = char_tokenizer(), gemma_preset()
+    model = tiny_gemma(len(tok), seed=1)
+    batch = collate([encode_example(preset, tok, r["prompt"], r["completion"]) for r in records], tok.pad_token_id)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        model(**batch).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return model.eval(), tok, preset
+
+
+def test_probe_fires_on_a_reciting_model_and_not_on_an_untrained_one():
+    seen, unseen = toy_records(3), toy_records(2, start=3)
+    reciter, tok, preset = overfit(seen)
+    untrained = tiny_gemma(len(tok), seed=1).eval()
+    expected = {name: [r["completion"].split("\n")[1] for r in recs] for name, recs in
+                (("seen", seen), ("unseen", unseen))}
+    hits = {}
+    for label, model in (("reciter", reciter), ("untrained", untrained)):
+        for name, recs in (("seen", seen), ("unseen", unseen)):
+            got = probe_continuations(model, tok, preset, recs, max_new_tokens=40, batch_size=2)
+            hits[label, name] = probe_hits(expected[name], got, threshold=0.8)
+    assert all(hits["reciter", "seen"])
+    assert not any(hits["untrained", "seen"]) and not any(hits["untrained", "unseen"])
+    assert not any(hits["reciter", "unseen"])
+
+
+def test_probe_hits_uses_the_similarity_threshold():
+    expected = ["спит у речки старый мост."]
+    assert probe_hits(expected, ["Спит у речки старый мост!"], 0.8) == [True]
+    assert probe_hits(expected, ["спит у речки новый мост"], 0.8) == [True]  # one word off
+    assert probe_hits(expected, ["спит у речки новый мост"], 0.95) == [False]
+    assert probe_hits(expected, [""], 0.5) == [False]
+    with pytest.raises(ValueError, match="1 expected lines for 2"):
+        probe_hits(expected, ["а", "б"], 0.8)
+
+
+def test_fewshot_samples_are_cut_where_the_next_prompt_starts(model):
     peft, tok, preset = model
-    outs = continue_first_lines(peft, tok, preset, toy_records(3), max_new_tokens=8, batch_size=2)
-    assert len(outs) == 3 and all(isinstance(o, str) for o in outs)
+    out = sample(peft, tok, preset, ["тема: зима"], 4, seed=3, adapter=False,
+                 shots=[("тема: море", "Шумит волна.")], cut_at="е", **DECODE)
+    assert all("е" not in x["text"] for x in out[0])
 
 
-def test_samples_markdown_pairs_base_and_adapted():
+def test_samples_markdown_puts_every_row_side_by_side():
     samples = [{"model": m, "theme": t, "text": f"{m} {t} <строка>"} for t in ("любовь", "память")
-               for m in ("base", "adapted")]
+               for m in ("base", "base_fewshot", "adapted")]
+    samples[0]["quoting"] = {"copied_lines": [{"line": "<строка>", "doc_id": "test:x", "kind": "exact"}]}
     md = samples_markdown(samples, "тема: {theme}", "tiny")
     assert md.count("<tr><td>") == 2 and "## память" in md and "&lt;строка&gt;" in md
+    assert "<th>base_fewshot</th>" in md and "← test:x (exact)" in md

@@ -213,12 +213,16 @@ class SplitParams:
     """How the target poet's poems are split and turned into prompt/completion pairs."""
 
     val_fraction: float = 0.1
+    test_fraction: float = 0.15
     seed: int = 42
     prompt_template: str = "Напиши стихотворение из 2-4 четверостиший на тему: {theme}"
     min_reference_per_author: int = 20
 
     def __post_init__(self) -> None:
         check(0 < self.val_fraction < 0.5, "split.val_fraction", "must be in (0, 0.5)")
+        check(0 < self.test_fraction < 0.5, "split.test_fraction", "must be in (0, 0.5)")
+        check(self.val_fraction + self.test_fraction < 0.6, "split.test_fraction",
+              "val_fraction + test_fraction must stay below 0.6 so most poems are trained on")
         check("{theme}" in self.prompt_template, "split.prompt_template", "must contain {theme}")
 
 
@@ -307,6 +311,7 @@ class QuantParams:
     double_quant: bool = True
     compute_dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
     quant_storage: Literal["uint8", "bfloat16", "float16", "float32"] = "uint8"
+    skip_modules: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -375,41 +380,67 @@ REFERENCE_THEMES = ["любовь", "память", "природа", "грус�
                     "разлука", "город", "вера"]
 
 
+MODEL_ROWS = ["base", "base_4bit", "base_fewshot", "adapted_4bit", "adapted"]
+
+
+def check_rows(rows: list[str], key: str) -> None:
+    unknown = sorted(set(rows) - set(MODEL_ROWS))
+    check(not unknown, key, f"unknown rows {unknown}; choose from {MODEL_ROWS}")
+    check("base" in rows and "adapted" in rows, key, "must include base and adapted (the headline pair)")
+
+
 @dataclass
 class EvaluateParams:
-    """Scoring base vs adapted on val, and the verbatim-quoting gate on generations."""
+    """Scoring the model rows on the test poems, the memorisation probe and the quoting gate."""
 
+    rows: list[str] = field(default_factory=lambda: list(MODEL_ROWS))
     batch_size: int = 8
+    fewshot_shots: int = 3
+    seed: int = 0
     max_copied_line_share: float = 0.2
+    max_copied_run_words: int = 8
+    near_line_similarity: float = 0.85
     on_copy: Literal["fail", "warn"] = "fail"
     min_line_words: int = 3
-    probe_poems: int = 24
-    probe_max_new_tokens: int = 32
+    probe_rows: list[str] = field(default_factory=lambda: ["base", "adapted"])
+    probe_similarity: float = 0.8
+    probe_max_new_tokens: int = 24
 
     def __post_init__(self) -> None:
+        check_rows(self.rows, "evaluate.rows")
+        check(set(self.probe_rows) <= set(self.rows), "evaluate.probe_rows", "must be a subset of evaluate.rows")
         check(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+        check(self.fewshot_shots >= 1, "evaluate.fewshot_shots", "must be >= 1")
         check(0 <= self.max_copied_line_share <= 1, "evaluate.max_copied_line_share", "must be in [0, 1]")
-        check(self.probe_poems >= 0, "evaluate.probe_poems", "must be >= 0")
+        check(self.max_copied_run_words >= 4, "evaluate.max_copied_run_words",
+              "must be >= 4 (runs shorter than 4 words are not tracked)")
+        check(0.5 <= self.near_line_similarity <= 1, "evaluate.near_line_similarity", "must be in [0.5, 1]")
+        check(0.5 <= self.probe_similarity <= 1, "evaluate.probe_similarity", "must be in [0.5, 1]")
+        check(self.probe_max_new_tokens >= 8, "evaluate.probe_max_new_tokens", "must be >= 8")
 
 
 @dataclass
 class GenerateParams:
-    """Sampling settings shared by base and adapted models."""
+    """Sampling settings shared by every model row."""
 
+    rows: list[str] = field(default_factory=lambda: list(MODEL_ROWS))
     themes: list[str] = field(default_factory=lambda: list(REFERENCE_THEMES))
-    samples_per_theme: int = 2
+    samples_per_theme: int = 4
     seed: int = 1234
     temperature: float = 0.8
     top_p: float = 0.95
     repetition_penalty: float = 1.1
     max_new_tokens: int = 160
+    batch_size: int = 32
 
     def __post_init__(self) -> None:
+        check_rows(self.rows, "generate.rows")
         check(bool(self.themes), "generate.themes", "name at least one theme")
         check(self.samples_per_theme >= 1, "generate.samples_per_theme", "must be >= 1")
         check(self.temperature > 0, "generate.temperature", "must be > 0 (sampling)")
         check(0 < self.top_p <= 1, "generate.top_p", "must be in (0, 1]")
         check(self.max_new_tokens >= 8, "generate.max_new_tokens", "must be >= 8")
+        check(self.batch_size >= 1, "generate.batch_size", "must be >= 1")
 
 
 @dataclass

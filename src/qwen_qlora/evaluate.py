@@ -1,9 +1,16 @@
 """Score a causal LM on completion tokens: loss, perplexity, token accuracy, entropy.
 
-One code path scores every model: the adapted model with its adapter enabled, and the
-base model as the same object with the adapter disabled (`peft`'s `disable_adapter()`),
-so the two numbers differ only by the adapter. Examples are batched in length order,
-so a batch pads only to its own longest example.
+One code path scores every model row: the adapted model with its adapter enabled, and
+the base model as the same object with the adapter disabled (`peft`'s
+`disable_adapter()`), so the two numbers differ only by the adapter. Examples are
+batched in length order, so a batch pads only to its own longest example, and the
+output layer runs only at the positions that predict a completion token
+(`logits_to_keep` with a boolean mask): with a 262k-token vocabulary the logits of the
+prompt (and of few-shot examples) would cost most of the time and memory.
+
+Perplexity has one definition in this project: exp of the summed negative
+log-likelihood over all completion tokens (the poem and its EOS) divided by their
+number, token-weighted over poems.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import torch
 
 from qwen_qlora.model.adapted import adapter_switch
 from qwen_qlora.model.prompts import IGNORE
+from qwen_qlora.stats import bootstrap_ci
 
 LN2 = math.log(2)
 
@@ -69,11 +77,14 @@ def score_examples(model: Any, examples: list[dict[str, Any]], pad_id: int,
         for idx in length_batches(examples, batch_size):
             batch = collate([examples[i] for i in idx], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             target = batch["labels"][:, 1:]
             keep = target != IGNORE
+            # Position t predicts token t+1: keep the positions whose next token is learned
+            predicts = torch.nn.functional.pad(keep, (0, 1), value=False)
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           logits_to_keep=predicts).logits
             rows = keep.nonzero()[:, 0]
-            stats = token_stats(logits[:, :-1][keep], target[keep])
+            stats = token_stats(logits.reshape(-1, logits.shape[-1]), target[keep])
             for row, i in enumerate(idx):
                 sel = rows == row
                 out[i] = {"nll": float(stats["nll"][sel].sum()), "tokens": int(sel.sum()),
@@ -82,22 +93,36 @@ def score_examples(model: Any, examples: list[dict[str, Any]], pad_id: int,
     return out  # type: ignore[return-value]
 
 
-def aggregate(scores: list[dict[str, float]]) -> dict[str, float]:
-    """Token-weighted val metrics from per-example scores."""
+def aggregate(scores: list[dict[str, float]], seed: int = 0) -> dict[str, float]:
+    """Token-weighted test metrics from per-example scores, with a 95% bootstrap interval
+    of the perplexity (poems resampled)."""
     tokens = sum(s["tokens"] for s in scores)
     if tokens == 0:
-        raise ValueError("evaluate: no supervised tokens in the val set; check the split and "
+        raise ValueError("evaluate: no supervised tokens in the test set; check the split and "
                          "that completions are not empty")
     loss = sum(s["nll"] for s in scores) / tokens
     entropy = sum(s["entropy"] for s in scores) / tokens
-    return {"val_loss": loss, "val_perplexity": math.exp(loss),
+    low, high = bootstrap_ci([[s["nll"] for s in scores], [s["tokens"] for s in scores]],
+                             lambda nll, tok: math.exp(nll.sum() / tok.sum()), seed)
+    return {"test_loss": loss, "test_perplexity": math.exp(loss),
+            "test_perplexity_ci_low": low, "test_perplexity_ci_high": high,
             "token_accuracy": sum(s["correct"] for s in scores) / tokens,
             "mean_entropy_nats": entropy, "mean_entropy_bits": entropy / LN2,
-            "val_tokens": tokens}
+            "test_tokens": tokens, "test_poems": len(scores)}
 
 
-def compare(base: dict[str, float], adapted: dict[str, float]) -> dict[str, float]:
-    """Differences adapted - base, and the perplexity ratio."""
-    delta = {k: adapted[k] - base[k] for k in ("val_loss", "token_accuracy", "mean_entropy_nats")}
-    delta["val_perplexity_ratio"] = adapted["val_perplexity"] / base["val_perplexity"]
-    return delta
+def perplexity_ratio(scores: list[dict[str, float]], reference: list[dict[str, float]],
+                     seed: int = 0) -> dict[str, float]:
+    """Perplexity of `scores` over that of `reference` on the same poems, with a paired
+    95% bootstrap interval (poem i of both is resampled together)."""
+    if [s["tokens"] for s in scores] != [s["tokens"] for s in reference]:
+        raise ValueError("perplexity_ratio: the two rows scored different tokens; compare rows "
+                         "scored on the same poems with the same tokenizer")
+
+    def ratio(a, b, tok):
+        return math.exp((a.sum() - b.sum()) / tok.sum())
+
+    cols = [[s["nll"] for s in scores], [s["nll"] for s in reference], [s["tokens"] for s in scores]]
+    low, high = bootstrap_ci(cols, ratio, seed)
+    return {"test_perplexity_ratio": ratio(*(torch.tensor(c, dtype=torch.float64) for c in cols)),
+            "test_perplexity_ratio_ci_low": low, "test_perplexity_ratio_ci_high": high}

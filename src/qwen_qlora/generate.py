@@ -1,7 +1,9 @@
-"""Batched, seeded sampling for base and adapted models, and the memorization probe.
+"""Batched, seeded sampling for every model row, and the memorisation probe.
 
 The base model is the adapted one with its adapter disabled, so both see the same
-prompts, seeds and decoding settings. All prompts (each repeated for its samples) go in
+prompts, seeds and decoding settings. The few-shot row puts worked examples before the
+prompt; a base model then goes on to write the next "prompt" itself, so its sample is
+cut where the prompt template's fixed text starts again (`cut_at`). All prompts (each repeated for its samples) go in
 one left-padded batch: on a CPU with a 4-bit base, a decoding step costs nearly the
 same for 2 rows as for 16 (the weights are dequantized per step), so batching the
 themes is several times faster than one batch per theme.
@@ -13,8 +15,13 @@ from typing import Any
 
 import torch
 
+from collections.abc import Sequence
+
+from rapidfuzz import fuzz
+
 from qwen_qlora.model.adapted import adapter_switch
-from qwen_qlora.model.prompts import format_prompt, prompt_ids
+from qwen_qlora.model.prompts import Shot, probe_prefix, prompt_ids
+from qwen_qlora.text import lines, normalize_line
 
 
 def _decode(tokenizer: Any, ids: torch.Tensor) -> str:
@@ -32,51 +39,63 @@ def left_pad(rows: list[list[int]], pad_id: int, device: Any) -> tuple[torch.Ten
 @torch.no_grad()
 def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, seed: int, *,
            temperature: float, top_p: float, repetition_penalty: float, max_new_tokens: int,
-           adapter: bool = True) -> list[list[dict[str, Any]]]:
-    """`n` sampled completions of each prompt, all in one batch: per prompt, a list of
-    {text, new_tokens, stopped_at_eos}. The same prompts and seed give the same poems."""
+           adapter: bool = True, shots: Sequence[Shot] = (), cut_at: str | None = None,
+           batch_size: int = 64) -> list[list[dict[str, Any]]]:
+    """`n` sampled completions of each prompt, in batches of `batch_size` rows: per
+    prompt, a list of {text, new_tokens, stopped_at_eos}. The same prompts and seed give
+    the same poems. `cut_at`: a text at which a sample is cut (and counted as stopped)."""
     model.eval()
     device = next(model.parameters()).device
-    rows = [prompt_ids(preset, tokenizer, p) for p in prompts for _ in range(n)]
-    ids, mask = left_pad(rows, tokenizer.pad_token_id, device)
-    torch.manual_seed(seed)
-    with adapter_switch(model, adapter):
-        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True,
-                             temperature=temperature, top_p=top_p,
-                             repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
-                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    rows = [prompt_ids(preset, tokenizer, p, shots) for p in prompts for _ in range(n)]
     results = []
-    for row in out[:, ids.shape[1]:]:
-        ended = (row == tokenizer.eos_token_id).nonzero()
-        stop = int(ended[0]) if len(ended) else len(row)
-        results.append({"text": _decode(tokenizer, row[:stop]), "new_tokens": stop,
-                        "stopped_at_eos": bool(len(ended))})
+    torch.manual_seed(seed)
+    for start in range(0, len(rows), batch_size):
+        ids, mask = left_pad(rows[start:start + batch_size], tokenizer.pad_token_id, device)
+        with adapter_switch(model, adapter):
+            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True,
+                                 temperature=temperature, top_p=top_p,
+                                 repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
+                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        for row in out[:, ids.shape[1]:]:
+            ended = (row == tokenizer.eos_token_id).nonzero()
+            stop = int(ended[0]) if len(ended) else len(row)
+            text = _decode(tokenizer, row[:stop])
+            cut = bool(cut_at) and cut_at in text
+            results.append({"text": text.split(cut_at)[0].strip() if cut else text,
+                            "new_tokens": stop, "stopped_at_eos": bool(len(ended)) or cut})
     return [results[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
 @torch.no_grad()
-def continue_first_lines(model: Any, tokenizer: Any, preset: Any, records: list[dict[str, Any]],
-                         max_new_tokens: int = 32, batch_size: int = 8,
-                         adapter: bool = True) -> list[str]:
-    """Greedy continuation of each record's prompt followed by its poem's first line:
-    the memorization probe (does the model recite the real next line?)."""
+def probe_continuations(model: Any, tokenizer: Any, preset: Any, records: list[dict[str, Any]],
+                        max_new_tokens: int = 24, batch_size: int = 16, adapter: bool = True) -> list[str]:
+    """The memorisation probe: each record's prompt and first verse line, tokenised as in
+    training (`prompts.probe_prefix`), continued greedily; returns the generated next
+    verse line (empty when none came)."""
     model.eval()
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id
-    texts = []
-    for rec in records:
-        first = rec["completion"].split("\n", 1)[0]
-        texts.append(format_prompt(preset, tokenizer, rec["prompt"]) + first + "\n")
+    prefixes = [probe_prefix(preset, tokenizer, r["prompt"], r["completion"]) for r in records]
+    heads = [len(prompt_ids(preset, tokenizer, r["prompt"])) for r in records]
     outputs: list[str] = []
-    for start in range(0, len(texts), batch_size):
-        chunk = texts[start:start + batch_size]
-        add_special = preset.prompt_format == "plain"
-        ids, mask = left_pad([tokenizer(t, add_special_tokens=add_special)["input_ids"] for t in chunk],
-                             pad, device)
-        width = ids.shape[1]
+    for start in range(0, len(prefixes), batch_size):
+        chunk = prefixes[start:start + batch_size]
+        ids, mask = left_pad(chunk, tokenizer.pad_token_id, device)
         with adapter_switch(model, adapter):
             out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                  max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
-                                 pad_token_id=pad)
-        outputs.extend(_decode(tokenizer, row) for row in out[:, width:])
+                                 pad_token_id=tokenizer.pad_token_id)
+        for k, row in enumerate(out[:, ids.shape[1]:]):
+            first = tokenizer.decode(chunk[k][heads[start + k]:], skip_special_tokens=True)
+            text = first + tokenizer.decode(row, skip_special_tokens=True)
+            verse = lines(text)
+            outputs.append(verse[1] if len(verse) > 1 else "")
     return outputs
+
+
+def probe_hits(expected: Sequence[str], generated: Sequence[str], threshold: float) -> list[bool]:
+    """Per probe: is the generated next line the real one, by character similarity
+    (rapidfuzz's normalised Indel ratio on normalised lines) at or above `threshold`?"""
+    if len(expected) != len(generated):
+        raise ValueError(f"probe: {len(expected)} expected lines for {len(generated)} generations")
+    return [bool(g.strip()) and fuzz.ratio(normalize_line(e), normalize_line(g)) / 100 >= threshold
+            for e, g in zip(expected, generated, strict=True)]

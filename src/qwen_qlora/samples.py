@@ -1,4 +1,4 @@
-"""Generated samples as people read them: reports/samples.md, base and adapted side by side."""
+"""Generated samples as people read them: reports/samples.md, the model rows side by side."""
 
 from __future__ import annotations
 
@@ -8,16 +8,27 @@ from typing import Any
 
 
 def samples_markdown(samples: list[dict[str, Any]], prompt_template: str, preset: str) -> str:
-    """One section per theme; each row pairs the base and the adapted poem of one seed."""
+    """One section per theme; each table row holds one seed's poem from every model row,
+    with the lines the quoting check found in known texts listed under it."""
     by_theme: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for s in samples:
         by_theme[s["theme"]][s["model"]].append(s)
-    out = [f"# Samples: base vs adapted ({preset})", "",
-           f"Prompt: «{prompt_template}». Same seeds and decoding for both models.", ""]
-    for theme, models in by_theme.items():
-        out += [f"## {theme}", "", "<table>", "<tr><th>base</th><th>adapted</th></tr>"]
-        for base, adapted in zip(models["base"], models["adapted"], strict=True):
-            cells = "".join(f"<td><pre>{html.escape(x['text']) or '(empty)'}</pre></td>" for x in (base, adapted))
+    models = list(dict.fromkeys(s["model"] for s in samples))
+    out = [f"# Samples: {', '.join(models)} ({preset})", "",
+           f"Prompt: «{prompt_template}». Same seeds and decoding for every row.", ""]
+    for theme, rows in by_theme.items():
+        out += [f"## {theme}", "", "<table>", "<tr>" + "".join(f"<th>{m}</th>" for m in models) + "</tr>"]
+        for k in range(max(len(v) for v in rows.values())):
+            cells = "".join(f"<td>{_cell(rows[m][k]) if k < len(rows[m]) else ''}</td>" for m in models)
             out.append(f"<tr>{cells}</tr>")
         out += ["</table>", ""]
     return "\n".join(out)
+
+
+def _cell(sample: dict[str, Any]) -> str:
+    body = f"<pre>{html.escape(sample['text']) or '(empty)'}</pre>"
+    copied = (sample.get("quoting") or {}).get("copied_lines") or []
+    if copied:
+        body += "<br>copied: " + "; ".join(
+            f"{html.escape(c['line'])} ← {html.escape(str(c['doc_id']))} ({c['kind']})" for c in copied)
+    return body

@@ -34,8 +34,10 @@ def test_dvc_repro_split_in_a_copy(tmp_path):
     corpus = json.loads((repo / "metrics/corpus.json").read_text())
     split = json.loads((repo / "metrics/split.json").read_text())
     assert 200 <= corpus["by_author"]["akhmatova"]["final"] <= 240
-    assert split["train_poems"] + split["val_poems"] == split["target_poems"]
-    for name in ("train", "val"):
+    assert split["train_poems"] + split["val_poems"] + split["test_poems"] == split["target_poems"]
+    assert split["test_poems"] >= 25 and split["theme_neutral_share"] + split["theme_lexicon_share"] \
+        + split["theme_wide_lexicon_share"] == pytest.approx(1.0, abs=1e-3)
+    for name in ("train", "val", "test"):
         for line in (repo / f"data/processed/{name}.jsonl").read_text().splitlines():
             poem = json.loads(line)["completion"]
             assert not re.search(r"https?://|www\.|\u0301|^[ \t]|Приятного чтения", poem, re.M), poem[:80]

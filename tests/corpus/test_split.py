@@ -2,13 +2,16 @@
 
 import random
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_qlora.config import SplitParams
 from qwen_qlora.corpus.dedup import containment, jaccard, shingles
 from qwen_qlora.corpus.split import leak_groups, split_corpus
-from qwen_qlora.corpus.themes import assign_theme
+from qwen_qlora.corpus.themes import NEUTRAL_THEME, assign_theme, leaked_words, lemma
+from qwen_qlora.text import content_words
 
 WORDS = ("ветер сад река луна свеча окно дорога осень песня берег тень звезда город "
          "память сердце голос вечер снег море поле").split()
@@ -34,24 +37,30 @@ def corpus(seed: int, n: int = 40, n_variants: int = 8):
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10_000))
-def test_no_val_poem_is_a_near_duplicate_of_a_train_poem(seed):
-    train, val, ref, stats = split_corpus(corpus(seed), "akhmatova", SplitParams(val_fraction=0.2, seed=seed))
-    assert len(train) + len(val) == stats["target_poems"] and val
-    for v in val:
-        vs = shingles(v["completion"], 3)
-        for t in train:
-            ts = shingles(t["completion"], 3)
-            assert jaccard(vs, ts) < 0.2 and containment(vs, ts) < 0.5
+def test_no_poem_has_a_near_duplicate_in_another_split(seed):
+    parts, ref, stats = split_corpus(corpus(seed), "akhmatova",
+                                     SplitParams(val_fraction=0.2, test_fraction=0.2, seed=seed))
+    assert sum(len(p) for p in parts.values()) == stats["target_poems"]
+    assert parts["val"] and parts["test"] and parts["train"]
+    names = list(parts)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for x in parts[a]:
+                xs = shingles(x["completion"], 3)
+                for y in parts[b]:
+                    ys = shingles(y["completion"], 3)
+                    assert jaccard(xs, ys) < 0.2 and containment(xs, ys) < 0.5, (a, b)
 
 
 def test_split_is_deterministic_and_prompts_follow_template():
     p = SplitParams(seed=7)
     a = split_corpus(corpus(1), "akhmatova", p)
     b = split_corpus(corpus(1), "akhmatova", p)
-    assert [x["id"] for x in a[1]] == [x["id"] for x in b[1]]
-    ex = a[0][0]
+    for name in ("train", "val", "test"):
+        assert [x["id"] for x in a[0][name]] == [x["id"] for x in b[0][name]]
+    ex = a[0]["train"][0]
     assert ex["prompt"] == p.prompt_template.format(theme=ex["theme"])
-    assert ex["completion"] and {r["author"] for r in a[2]} == {"blok"}
+    assert ex["completion"] and {r["author"] for r in a[1]} == {"blok"}
 
 
 def test_excerpt_and_whole_share_a_group():
@@ -62,13 +71,42 @@ def test_excerpt_and_whole_share_a_group():
 
 
 def test_too_few_target_poems_lists_authors():
-    import pytest
     with pytest.raises(ValueError, match=r"only 0 poems by author 'pushkin'.*akhmatova"):
         split_corpus(corpus(0), "pushkin", SplitParams())
 
 
-def test_theme_lexicon_and_fallback():
-    assert assign_theme("Я помню вечер и разлуку,\nЯ помню всё, что было встарь,\nИ вспоминаю эту муку", None)[0] == "память"
-    theme, method = assign_theme("Стол и стул и шкаф", "Комната")
-    assert (theme, method) == ("Комната", "title")
-    assert assign_theme("Стол и стул,\nи шкаф", None) == ("Стол и стул", "first_line")
+def test_theme_lexicon_wide_lexicon_and_neutral():
+    assert assign_theme("Я помню вечер и разлуку,\nЯ помню всё, что было встарь,\nИ вспоминаю эту муку") \
+        == ("память", "lexicon")
+    assert assign_theme("Стол и стул и шкаф", "Комната") == ("дом", "wide_lexicon")
+    assert assign_theme("Бурый хвост,\nсерый нос", "Кот") == (NEUTRAL_THEME, "neutral")
+
+
+def test_a_prompt_built_from_a_first_line_is_refused():
+    poem = {"id": "x-1", "author": "akhmatova", "title": None, "n_lines": 2, "n_stanzas": 1,
+            "text": "Бурый хвост,\nсерый нос"}
+    assert leaked_words("бурый хвост", poem["text"], None) == {"бурый", "хвост"}
+    assert leaked_words("серые глаза", poem["text"], "Кот") == set()
+    from qwen_qlora.corpus import split as split_mod
+
+    with pytest.raises(ValueError, match=r"x-1 repeats \['бурый', 'хвост'\]"):
+        orig = split_mod.assign_theme
+        split_mod.assign_theme = lambda text, title: ("Бурый хвост", "first_line")
+        try:
+            split_mod.to_example(poem, SplitParams())
+        finally:
+            split_mod.assign_theme = orig
+
+
+def test_no_prompt_shares_a_content_word_with_its_first_line_unless_it_is_the_theme():
+    rng = random.Random(5)
+    lines = ["Любовь покоряет обманно", "Сад и река под луной", "Бурый хвост и серый нос",
+             "Я пришла к поэту в гости", "Город спит, фонарь горит"]
+    poems = [{"id": f"akhmatova-{i:03d}", "author": "akhmatova", "title": rng.choice([None, line]),
+              "n_lines": 4, "n_stanzas": 1,
+              "text": line + "\n" + toy_poem(rng, 3)} for i, line in enumerate(lines * 4)]
+    parts, _, _ = split_corpus(poems, "akhmatova", SplitParams(val_fraction=0.2, test_fraction=0.2))
+    for ex in (e for part in parts.values() for e in part):
+        first = ex["completion"].split("\n")[0]
+        shared = {lemma(w) for w in content_words(ex["prompt"])} & {lemma(w) for w in content_words(first)}
+        assert shared <= {lemma(ex["theme"])}, (ex["prompt"], first)

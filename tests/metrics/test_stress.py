@@ -10,9 +10,11 @@ from qwen_qlora.metrics.stress import (ACUTE, Word, count_syllables, heuristic_s
 @pytest.fixture(scope="module")
 def stresser():
     before = torch.get_num_threads()
+    torch.set_num_threads(2)                     # the suite runs on 1 thread; silero sets 1
     loaded = load_stresser()
-    assert torch.get_num_threads() == before     # silero's import set it to 1; we restore it
+    assert torch.get_num_threads() == 2          # silero's import set it to 1; we restore it
     assert torch.is_grad_enabled()               # its loading switched autograd off; restored
+    torch.set_num_threads(before)
     return loaded
 
 

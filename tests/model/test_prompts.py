@@ -1,6 +1,9 @@
 from fixtures.tiny_models import char_tokenizer, gemma_preset, qwen_preset, toy_records
 
-from qwen_qlora.model.prompts import IGNORE, encode_example, encode_records, prompt_ids, show_mask
+import pytest
+
+from qwen_qlora.model.prompts import (IGNORE, encode_example, encode_records, fewshot_shots, format_prompt,
+                                      probe_prefix, prompt_ids, show_mask)
 
 
 def test_plain_prompt_is_masked_and_completion_ends_with_eos():
@@ -38,3 +41,26 @@ def test_show_mask_brackets_exactly_the_prompt():
     tok, preset = char_tokenizer(), gemma_preset()
     ex = encode_example(preset, tok, "Тема", "Стих.")
     assert show_mask(tok, ex) == "[[<bos>Тема\n\n]]Стих.<eos>"
+
+
+def test_fewshot_prompt_puts_worked_examples_first():
+    tok, preset = char_tokenizer(), gemma_preset()
+    shots = fewshot_shots(toy_records(4), 2)
+    assert [s[0] for s in shots] == [r["prompt"] for r in toy_records(2)]
+    ex = encode_example(preset, tok, "Тема", "Стих.", shots)
+    assert show_mask(tok, ex) == ("[[<bos>" + "".join(f"{p}\n\n{c}\n\n" for p, c in shots) + "Тема\n\n]]Стих.<eos>")
+    chat_tok = char_tokenizer(chat=True)
+    text = format_prompt(qwen_preset(), chat_tok, "Тема", shots[:1])
+    assert text.count("<|im_start|>user") == 2 and f"assistant\n{shots[0][1]}<|im_end|>" in text
+    with pytest.raises(ValueError, match="only 0 train poems"):
+        fewshot_shots(toy_records(2), 1, max_lines=1)
+
+
+def test_probe_prefix_is_the_training_tokens_up_to_the_first_line():
+    tok, preset = char_tokenizer(), gemma_preset()
+    rec = toy_records(1)[0]
+    ex = encode_example(preset, tok, rec["prompt"], rec["completion"])
+    prefix = probe_prefix(preset, tok, rec["prompt"], rec["completion"])
+    assert ex["input_ids"][: len(prefix)] == prefix
+    head = prompt_ids(preset, tok, rec["prompt"])
+    assert tok.decode(prefix[len(head):]) == rec["completion"].split("\n")[0]

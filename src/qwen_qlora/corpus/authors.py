@@ -9,7 +9,8 @@ matter. Unknown names become a transliterated slug, so a new poet still gets a s
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from qwen_qlora.text import words
 
 # key -> surname spellings (lowercase, ё written as е). Extend per project in
 # params.yaml (corpus.author_aliases) rather than here.
@@ -55,8 +56,8 @@ _TRANSLIT = dict(zip(
 
 
 def _tokens(name: str) -> list[str]:
-    name = unicodedata.normalize("NFC", name).lower().replace("ё", "е")
-    return re.findall(r"[a-zа-я]+", name)
+    # A hyphenated name (Голенищев-Кутузов) gives two tokens: keys join tokens with "_"
+    return [part for w in words(name) for part in w.split("-") if re.fullmatch(r"[a-zа-я]+", part)]
 
 
 def transliterate(text: str) -> str:

@@ -13,14 +13,13 @@ in `CleanParams` (each a `reason` counted in metrics/corpus.json).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from typing import Any
 
 from qwen_qlora.config import CleanParams
 from qwen_qlora.corpus.book import SEPARATOR
+from qwen_qlora.text import normalize_line, strip_marks
 
-INVISIBLE = dict.fromkeys(map(ord, "\u0301\u0300\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
 SPACES = dict.fromkeys(map(ord, "\u00a0\u2002\u2003\u2009\u202f\t"), " ")
 
 URL = re.compile(r"(?:https?://|www\.)\S+|\S+\.(?:ru|net|com|org)/\S*", re.IGNORECASE)
@@ -43,15 +42,9 @@ CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 
 
 def normalize_chars(text: str) -> str:
-    """NFC with stress marks, soft hyphens and zero-width characters removed.
-
-    Decompose first so a precomposed stressed vowel (e.g. "и́") loses its mark too, but
-    keep й and ё, which NFD also splits.
-    """
-    text = unicodedata.normalize("NFD", text)
-    text = text.replace("и\u0306", "й").replace("И\u0306", "Й").replace("е\u0308", "ё").replace("Е\u0308", "Ё")
-    text = text.translate(INVISIBLE)
-    return unicodedata.normalize("NFC", text).translate(SPACES)
+    """NFC with stress marks, soft hyphens and zero-width characters removed, and the
+    typographic spaces and tabs turned into plain spaces."""
+    return strip_marks(text).translate(SPACES)
 
 
 def clean_title(title: str | None, author_names: tuple[str, ...] = ()) -> str | None:
@@ -93,7 +86,7 @@ def _is_caps_heading(line: str) -> bool:
 
 
 def _plain(s: str) -> str:
-    return " ".join(re.findall(r"\w+", s.lower().replace("ё", "е")))
+    return normalize_line(s)
 
 
 def split_dateline(lines: list[str]) -> tuple[list[str], str | None, str | None]:

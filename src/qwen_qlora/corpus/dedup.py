@@ -14,15 +14,10 @@ connected components of confirmed pairs (union-find).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from typing import Any
 
-WORD = re.compile(r"[а-яёa-z0-9]+")
-
-
-def words(text: str) -> list[str]:
-    return WORD.findall(text.lower().replace("ё", "е"))
+from qwen_qlora.text import words
 
 
 def shingles(text: str, k: int) -> set[str]:

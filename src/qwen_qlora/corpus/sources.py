@@ -21,6 +21,7 @@ from charset_normalizer import from_bytes
 
 from qwen_qlora.config import SourceParams
 from qwen_qlora.corpus import book
+from qwen_qlora.text import normalize_line
 
 Record = dict[str, Any]
 Reader = Callable[[SourceParams, Path], tuple[list[Record], list[dict[str, str]]]]
@@ -160,9 +161,7 @@ def _load_json(path: Path, source: SourceParams) -> Any:
 
 
 def _norm_key(author: str | None, title: str | None) -> tuple[str, str]:
-    def n(s):
-        return " ".join(re.findall(r"\w+", (s or "").lower().replace("ё", "е")))
-    return n(author), n(title)
+    return normalize_line(author or ""), normalize_line(title or "")
 
 
 def read_json_records(source: SourceParams, root: Path):

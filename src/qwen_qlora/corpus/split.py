@@ -1,10 +1,13 @@
-"""Leak-free train/val split of the target poet's poems, and the reference corpus.
+"""Leak-free train/val/test split of the target poet's poems, and the reference corpus.
 
 The clean stage already merged duplicates; here the target poems are grouped again at a
 looser similarity (any shared stretch of text: shingle Jaccard >= `loose_jaccard` or
 containment >= `loose_containment`), and scikit-learn's GroupShuffleSplit keeps each
-group on one side, so no val poem has a variant or a quoted part in train. Each target
-poem becomes a prompt/completion pair; all other poets form `reference`.
+group on one side, so no val or test poem has a variant or a quoted part in another
+split. Three roles: train (learned), val (checkpoint selection and early stopping) and
+test (the reported figures; never seen by training or selection). Each target poem
+becomes a prompt/completion pair whose theme never repeats its title or first line
+(`themes.leaked_words`); all other poets form `reference`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from qwen_qlora.config import SplitParams
 from qwen_qlora.corpus.dedup import UnionFind, near_duplicate_pairs
-from qwen_qlora.corpus.themes import assign_theme
+from qwen_qlora.corpus.themes import assign_theme, leaked_words
 
 LOOSE_JACCARD = 0.2
 LOOSE_CONTAINMENT = 0.5
@@ -34,6 +37,11 @@ def leak_groups(texts: list[str], k: int = 3, loose_jaccard: float = LOOSE_JACCA
 def to_example(poem: dict[str, Any], p: SplitParams) -> dict[str, Any]:
     """A target poem as a prompt/completion pair, provenance kept."""
     theme, method = assign_theme(poem["text"], poem.get("title"))
+    leak = leaked_words(theme, poem["text"], poem.get("title"))
+    if leak:
+        raise ValueError(f"split: the prompt theme {theme!r} of poem {poem['id']} repeats "
+                         f"{sorted(leak)} from its title or first line; prompts must not carry "
+                         "the poem's opening (see corpus/themes.py)")
     return {
         "id": poem["id"], "author": poem["author"], "title": poem.get("title"),
         "year": poem.get("year"), "theme": theme, "theme_method": method,
@@ -43,9 +51,17 @@ def to_example(poem: dict[str, Any], p: SplitParams) -> dict[str, Any]:
     }
 
 
+def group_split(groups: list[int], idx: np.ndarray, fraction: float, seed: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) positions of `idx`, about `fraction` of them held out, whole groups."""
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    keep, out = next(splitter.split(np.zeros(len(idx)), groups=[groups[i] for i in idx]))
+    return idx[keep], idx[out]
+
+
 def split_corpus(poems: list[dict[str, Any]], author: str, p: SplitParams
-                 ) -> tuple[list[dict], list[dict], list[dict], dict[str, Any]]:
-    """(train, val, reference, stats) for target `author`."""
+                 ) -> tuple[dict[str, list[dict]], list[dict], dict[str, Any]]:
+    """({"train", "val", "test"}: examples, reference poems, stats) for target `author`."""
     target = sorted((x for x in poems if x["author"] == author), key=lambda x: x["id"])
     reference = sorted((x for x in poems if x["author"] != author), key=lambda x: x["id"])
     if len(target) < 10:
@@ -53,19 +69,21 @@ def split_corpus(poems: list[dict[str, Any]], author: str, p: SplitParams
         raise ValueError(f"split: only {len(target)} poems by author {author!r} (need >= 10); "
                          f"authors in the corpus: {found}; check `author` in params.yaml")
     groups = leak_groups([x["text"] for x in target])
-    splitter = GroupShuffleSplit(n_splits=1, test_size=p.val_fraction, random_state=p.seed)
-    train_idx, val_idx = next(splitter.split(np.zeros(len(target)), groups=groups))
-    train = [to_example(target[i], p) for i in sorted(train_idx)]
-    val = [to_example(target[i], p) for i in sorted(val_idx)]
+    rest, test_idx = group_split(groups, np.arange(len(target)), p.test_fraction, p.seed)
+    train_idx, val_idx = group_split(groups, rest, p.val_fraction / (1 - p.test_fraction), p.seed)
+    parts = {name: [to_example(target[i], p) for i in sorted(idx)]
+             for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))}
     ref = [{"id": x["id"], "author": x["author"], "title": x.get("title"), "text": x["text"],
             "variants": x.get("variants", [])} for x in reference]
+    examples = [e for part in parts.values() for e in part]
     stats = {
-        "target_poems": len(target), "train_poems": len(train), "val_poems": len(val),
-        "val_share": round(len(val) / len(target), 4),
+        "target_poems": len(target),
+        **{f"{name}_poems": len(part) for name, part in parts.items()},
+        **{f"{name}_share": round(len(part) / len(target), 4) for name, part in parts.items()},
         "leak_groups": len(set(groups)),
         "multi_poem_groups": sum(1 for g in set(groups) if groups.count(g) > 1),
         "reference_poems": len(ref), "reference_authors": len({x["author"] for x in ref}),
-        "theme_from_lexicon_share": round(
-            sum(e["theme_method"] == "lexicon" for e in train + val) / len(target), 4),
+        **{f"theme_{method}_share": round(sum(e["theme_method"] == method for e in examples) / len(examples), 4)
+           for method in ("lexicon", "wide_lexicon", "neutral")},
     }
-    return train, val, ref, stats
+    return parts, ref, stats

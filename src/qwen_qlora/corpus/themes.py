@@ -1,11 +1,16 @@
 """Assign each poem a theme for its prompt, by counting lemmas from a lexicon per theme.
 
-Method: lemmatise the poem with pymorphy3 (first parse of each word), count how many
-tokens fall in each theme's lemma set, and take the theme with the most hits (ties go to
-the earlier theme in `LEXICON`). A poem with fewer than `min_hits` hits gets its title
-as the theme (or its first line when untitled), so every prompt names something the
-poem is really about. The lexicons are short and hand-made: a theme is what a reader
-would say the poem is about, not a topic model.
+Method: lemmatise the poem with pymorphy3 (first parse of each word) and count how many
+tokens fall in each theme's lemma set.
+- `lexicon`: the best of the ten reference themes (`LEXICON`), when it has >= `min_hits`
+  hits (ties go to the earlier theme);
+- `wide_lexicon`: otherwise the best theme of `LEXICON` + `WIDE_LEXICON` with at least
+  one hit;
+- `neutral`: otherwise `NEUTRAL_THEME`.
+A theme is never taken from the poem's title or first line: a prompt that carries the
+poem's own opening would let a model score well by copying its prompt. `leaked_words`
+is the check the split stage runs on every prompt. The lexicons are short and hand-made:
+a theme is what a reader would say the poem is about, not a topic model.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
+
+from qwen_qlora.text import content_words, normalize, words
 
 LEXICON: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
     "любовь": "любовь любить любимый милый возлюбленный поцелуй целовать нежность нежный "
@@ -38,7 +45,23 @@ LEXICON: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
             "крест грех душа рай благодать",
 }.items()}
 
-WORD = re.compile(r"[а-яё]+(?:-[а-яё]+)?")
+# Themes a reader also names, for poems the ten reference themes do not cover.
+WIDE_LEXICON: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+    "ночь": "ночь ночной полночь темнота тьма мрак мгла сумрак вечер вечерний сон спать "
+            "бессонный луна месяц",
+    "поэзия": "стих стихи поэт поэзия муза песня петь песнь слово строка рифма голос лира "
+              "читать книга",
+    "одиночество": "один одна одинокий одиночество пустой пустота тишина тихий молчание "
+                   "молчать никто",
+    "война": "война военный солдат бой битва враг пуля кровь штык полк знамя",
+    "дом": "дом порог дверь комната стол крыльцо кров очаг окно стена",
+    "судьба": "судьба рок жизнь жить век доля участь час пора путь дорога",
+    "море": "море морской волна берег корабль парус прибой чайка залив",
+    "время": "время год день час минута утро неделя миг вечность",
+}.items()}
+
+NEUTRAL_THEME = "свободная тема"
+CYRILLIC_WORD = re.compile(r"[а-я]+(?:-[а-я]+)*")
 
 
 @lru_cache(maxsize=1)
@@ -54,28 +77,44 @@ def lemma(word: str) -> str:
 
 
 def lemmas(text: str) -> list[str]:
-    return [lemma(w) for w in WORD.findall(text.lower())]
+    """Lemmas of the text's Cyrillic words (`qwen_qlora.text.words`)."""
+    return [lemma(w) for w in words(text) if CYRILLIC_WORD.fullmatch(w)]
 
 
-def theme_scores(text: str) -> Counter:
-    lex = {t: {w.replace("ё", "е") for w in words} for t, words in LEXICON.items()}
+def theme_scores(text: str, lexicon: dict[str, frozenset[str]] = LEXICON) -> Counter:
+    lex = {t: {normalize(w) for w in ws} for t, ws in lexicon.items()}
     counts: Counter = Counter()
     for lem in lemmas(text):
-        for theme, words in lex.items():
-            if lem in words:
+        for theme, ws in lex.items():
+            if lem in ws:
                 counts[theme] += 1
     return counts
 
 
-def assign_theme(text: str, title: str | None, min_hits: int = 2) -> tuple[str, str]:
-    """(theme, method): the best lexicon theme, else the title or first line."""
-    scores = theme_scores(text)
-    if scores:
-        order = list(LEXICON)
-        theme, hits = max(scores.items(), key=lambda kv: (kv[1], -order.index(kv[0])))
-        if hits >= min_hits:
-            return theme, "lexicon"
-    if title and not re.fullmatch(r"[\d\s.*IVXLC]+", title):
-        return title.strip().lower() if title.isupper() else title.strip(), "title"
+def _best(scores: Counter, order: list[str]) -> tuple[str, int] | None:
+    if not scores:
+        return None
+    return max(scores.items(), key=lambda kv: (kv[1], -order.index(kv[0])))
+
+
+def leaked_words(theme: str, text: str, title: str | None) -> set[str]:
+    """Content-word lemmas the theme shares with the poem's title or first line. A theme
+    that is a lexicon theme's own name may (it names what the poem is about); any other
+    overlap means the prompt carries the poem's opening."""
+    if theme in LEXICON or theme in WIDE_LEXICON:
+        return set()
     first = next((ln for ln in text.split("\n") if ln.strip()), "")
-    return first.strip().rstrip(",.;:!?—-").strip(), "first_line"
+    opening = {lemma(w) for w in content_words(f"{title or ''} {first}")}
+    return {lemma(w) for w in content_words(theme)} & opening
+
+
+def assign_theme(text: str, title: str | None = None, min_hits: int = 2) -> tuple[str, str]:
+    """(theme, method): method is `lexicon`, `wide_lexicon` or `neutral` (module doc)."""
+    best = _best(theme_scores(text), list(LEXICON))
+    if best and best[1] >= min_hits:
+        return best[0], "lexicon"
+    wide = {**LEXICON, **WIDE_LEXICON}
+    best = _best(theme_scores(text, wide), list(wide))
+    if best:
+        return best[0], "wide_lexicon"
+    return NEUTRAL_THEME, "neutral"

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qwen_qlora.metrics.text import lines, ngrams, normalize_line, verse_words
+from qwen_qlora.text import lines, ngrams, normalize_line, verse_words
 
 _EPSILON = 0.1
 

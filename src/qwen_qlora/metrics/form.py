@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from qwen_qlora.metrics.text import stanzas
+from qwen_qlora.stats import flat, mean_ci, share_ci
+from qwen_qlora.text import stanzas
 
 QUATRAIN_STANZAS = range(2, 5)
 
@@ -54,16 +55,17 @@ def form_metrics(text: str, accept_unbroken: bool = True) -> dict[str, Any]:
     }
 
 
-def form_summary(texts: Sequence[str], accept_unbroken: bool = True) -> dict[str, Any]:
-    """Flat form figures of one model's generations: means and compliance shares."""
+def form_summary(texts: Sequence[str], accept_unbroken: bool = True, seed: int = 0) -> dict[str, Any]:
+    """Flat form figures of one model's generations: means and compliance shares, with
+    95% intervals (bootstrap over poems for means, Wilson for shares)."""
     if not texts:
         raise ValueError("form_summary: no generations to score; check the generate stage output")
     rows = [form_metrics(text, accept_unbroken) for text in texts]
     shares = [r["cyrillic_share"] for r in rows if r["cyrillic_share"] is not None]
     return {
         "n_poems": len(rows),
-        "lines_mean": sum(r["lines"] for r in rows) / len(rows),
-        "stanzas_mean": sum(r["stanzas"] for r in rows) / len(rows),
-        "quatrain_compliance_share": sum(r["is_quatrains"] for r in rows) / len(rows),
-        "cyrillic_letter_share_mean": sum(shares) / len(shares) if shares else None,
+        **flat("lines_mean", mean_ci([r["lines"] for r in rows], seed), 2),
+        **flat("stanzas_mean", mean_ci([r["stanzas"] for r in rows], seed), 2),
+        **flat("quatrain_compliance_share", share_ci([r["is_quatrains"] for r in rows])),
+        "cyrillic_letter_share_mean": round(sum(shares) / len(shares), 4) if shares else None,
     }

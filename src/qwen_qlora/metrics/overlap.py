@@ -10,14 +10,17 @@ against it in milliseconds, so the same code scales from a toy corpus to ~100k p
 - for the smallest n (the anchor) it also keeps where each n-gram occurs, and the
   longest copied run is found exactly by extending every anchor hit word by word
   against the stored corpus ids (hashes only propose candidates, words confirm them);
-- normalised verse lines are kept as 64-bit BLAKE2b hashes for the copied-line check.
+- normalised verse lines go to a `LineIndex`: exact matches by dictionary, and near
+  matches (one word substituted, inserted or deleted; or character similarity at or
+  above a threshold, rapidfuzz's normalised Indel ratio) so a changed word or spelling
+  does not hide a copied line.
 
 A poem's word sequence is the words of its verse lines (`text.lines`), so dates and
 ``* * *`` separators are not counted as words. Runs shorter than the anchor n (4 words
 by default) are not reported: two or three common words in a row are not quoting.
 
-Also here: the memorisation probe (prompt the model with a training poem's first line,
-check whether it continues with the real second line).
+Every hit names the corpus poem it came from (`doc_ids`), so a gate can say what was
+copied from where.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from qwen_qlora.metrics.text import lines, normalize_line
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
+
+from qwen_qlora.text import lines, normalize_line
 
 _SEP = 2**32 - 1  # between corpus documents (and after the last one)
 _OOV = 2**32 - 2  # a generated word that never occurs in the corpus
@@ -112,9 +118,81 @@ def _check_ns(ns: Iterable[int]) -> tuple[int, ...]:
     return checked
 
 
+@dataclass(frozen=True)
+class LineMatch:
+    """A generated line found in the corpus: as written, the corpus line it matches
+    (normalised), the corpus document, exact or near, and the character similarity."""
+
+    line: str
+    match: str
+    doc: Hashable
+    kind: str  # "exact" | "near"
+    similarity: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "match": self.match, "doc_id": self.doc, "kind": self.kind,
+                "similarity": round(self.similarity, 4)}
+
+
+class LineIndex:
+    """The corpus's normalised verse lines, for exact and near-verbatim line matching.
+
+    Near means: the word sequences differ by one word (substituted, inserted or deleted;
+    candidates found through hashes of the line with each word left out, then checked
+    with a word-level Levenshtein distance), or the character similarity (rapidfuzz's
+    normalised Indel ratio, 0..1) reaches `near_similarity`.
+    """
+
+    def __init__(self, keys: list[str], key_docs: list[int], min_edit_words: int = 3):
+        self.keys = keys
+        self.key_docs = np.asarray(key_docs, dtype=np.int64)
+        self.exact = {k: i for i, k in enumerate(keys)}
+        self.min_edit_words = min_edit_words
+        hashes, owners = array("Q"), array("q")
+        for i, key in enumerate(keys):
+            variants = _edit_variants(key, min_edit_words)
+            hashes.extend(map(_line_hash, variants))
+            owners.extend([i] * len(variants))
+        h = np.frombuffer(hashes, dtype=np.uint64)
+        order = np.argsort(h, kind="stable")
+        self.edit_hashes = h[order]
+        self.edit_owners = np.frombuffer(owners, dtype=np.int64)[order]
+
+    def match(self, key: str, near_similarity: float | None = 0.85) -> tuple[int, str, float] | None:
+        """(corpus line index, kind, similarity) of the best match of a normalised line."""
+        if key in self.exact:
+            return self.exact[key], "exact", 1.0
+        if near_similarity is None:
+            return None
+        best: tuple[int, str, float] | None = None
+        qwords = key.split(" ")
+        for h in map(np.uint64, map(_line_hash, _edit_variants(key, self.min_edit_words))):
+            lo = np.searchsorted(self.edit_hashes, h, side="left")
+            hi = np.searchsorted(self.edit_hashes, h, side="right")
+            for owner in self.edit_owners[lo:hi]:
+                cand = self.keys[int(owner)]
+                if Levenshtein.distance(qwords, cand.split(" ")) <= 1:
+                    sim = fuzz.ratio(key, cand) / 100
+                    if best is None or sim > best[2]:
+                        best = (int(owner), "near", sim)
+        found = process.extractOne(key, self.keys, scorer=fuzz.ratio, score_cutoff=100 * near_similarity)
+        if found is not None and (best is None or found[1] / 100 > best[2]):
+            best = (found[2], "near", found[1] / 100)
+        return best
+
+
+def _edit_variants(key: str, min_words: int) -> list[str]:
+    """The line and the line with each one of its words left out (lines of at least
+    `min_words` words; shorter lines only match exactly)."""
+    ws = key.split(" ")
+    if len(ws) < min_words:
+        return []
+    return [key] + [" ".join(ws[:i] + ws[i + 1:]) for i in range(len(ws))]
+
+
 @dataclass(eq=False)
 class CorpusIndex:
-    """Hashed n-grams, anchor postings and normalised lines of a training corpus."""
+    """Hashed n-grams, anchor postings and normalised lines of a corpus."""
 
     ns: tuple[int, ...]
     vocab: dict[str, int]
@@ -123,7 +201,7 @@ class CorpusIndex:
     doc_ids: list[Hashable]
     ngram_hashes: dict[int, np.ndarray]  # n -> sorted uint64 (unique, except the anchor)
     anchor_positions: np.ndarray  # corpus positions, aligned with ngram_hashes[anchor_n]
-    line_hashes: np.ndarray  # sorted unique uint64
+    lines: LineIndex
 
     @property
     def anchor_n(self) -> int:
@@ -136,7 +214,7 @@ class CorpusIndex:
     @property
     def nbytes(self) -> int:
         """Bytes held by the index arrays (the vocabulary dict is not counted)."""
-        arrays = [self.ids, self.starts, self.anchor_positions, self.line_hashes]
+        arrays = [self.ids, self.starts, self.anchor_positions, self.lines.edit_hashes, self.lines.edit_owners]
         return sum(a.nbytes for a in arrays) + sum(h.nbytes for h in self.ngram_hashes.values())
 
     @classmethod
@@ -152,13 +230,15 @@ class CorpusIndex:
         vocab = _Vocab()
         ids = array("I")
         starts: list[int] = []
-        line_keys = array("Q")
-        for text in texts:
+        line_first: dict[str, int] = {}
+        for doc, text in enumerate(texts):
             tokens, pairs = _poem_words(text)
             starts.append(len(ids))
             ids.extend(map(vocab.__getitem__, tokens))
             ids.append(_SEP)
-            line_keys.extend([_line_hash(key) for _, key in pairs if key])
+            for _, key in pairs:
+                if key:
+                    line_first.setdefault(key, doc)
         if len(vocab) >= _OOV:
             raise ValueError(f"CorpusIndex: vocabulary of {len(vocab)} words exceeds the uint32 id space")
         if doc_ids is None:
@@ -185,7 +265,7 @@ class CorpusIndex:
             doc_ids=list(doc_ids),
             ngram_hashes=hashed,
             anchor_positions=anchor_positions,
-            line_hashes=_sorted_unique(np.frombuffer(line_keys, dtype=np.uint64)),
+            lines=LineIndex(list(line_first), list(line_first.values())),
         )
 
     def _encode(self, tokens: list[str]) -> np.ndarray:
@@ -239,121 +319,25 @@ class CorpusIndex:
         doc = int(np.searchsorted(self.starts, best_pos, side="right")) - 1
         return best_len, self.doc_ids[doc]
 
-    def line_matches(self, text: str, min_words: int = 3) -> tuple[int, list[str]]:
-        """(number of lines with at least `min_words` words, those of them found
-        verbatim in the corpus after normalisation, as written)."""
+    def line_matches(self, text: str, min_words: int = 3,
+                     near_similarity: float | None = 0.85) -> tuple[int, list[LineMatch]]:
+        """(number of lines with at least `min_words` words, those of them found in the
+        corpus exactly or near-verbatim after normalisation); `near_similarity` None
+        keeps exact matches only."""
         if min_words < 1:
             raise ValueError(f"copied lines: min_words must be >= 1, got {min_words}")
         eligible = [(line, key) for line, key in _poem_words(text)[1] if key and key.count(" ") + 1 >= min_words]
-        keys = np.array([_line_hash(key) for _, key in eligible], dtype=np.uint64)
-        found = _contains(self.line_hashes, keys)
-        return len(eligible), [line for (line, _), hit in zip(eligible, found, strict=True) if hit]
+        found = []
+        for line, key in eligible:
+            hit = self.lines.match(key, near_similarity)
+            if hit is not None:
+                i, kind, sim = hit
+                found.append(LineMatch(line, self.lines.keys[i], self.doc_ids[int(self.lines.key_docs[i])], kind, sim))
+        return len(eligible), found
 
-    def copied_lines(self, text: str, min_words: int = 3) -> list[str]:
-        """Lines of the text (as written) whose normalised form is a corpus line;
-        lines shorter than `min_words` words are ignored."""
-        return self.line_matches(text, min_words)[1]
-
-
-def sample_quoting(index: CorpusIndex, text: str, min_line_words: int = 3) -> dict[str, Any]:
-    """Quoting figures of one generation, flat and JSON-ready."""
-    overlap = index.ngram_overlap(text)
-    run, doc = index.longest_run(text)
-    eligible, copied = index.line_matches(text, min_line_words)
-    record: dict[str, Any] = {f"ngram_overlap_{n}": share for n, share in overlap.items()}
-    record.update(
-        longest_copied_run_words=run,
-        longest_copied_run_doc_id=doc,
-        eligible_lines=eligible,
-        copied_lines=copied,
-        copied_line_share=len(copied) / eligible if eligible else None,
-    )
-    return record
+    def copied_lines(self, text: str, min_words: int = 3, near_similarity: float | None = None) -> list[str]:
+        """Lines of the text (as written) found in the corpus; exact matches only unless
+        `near_similarity` is given; lines shorter than `min_words` words are ignored."""
+        return [m.line for m in self.line_matches(text, min_words, near_similarity)[1]]
 
 
-def _mean(values: Iterable[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
-
-
-def quoting_metrics(index: CorpusIndex, generations: Sequence[str], min_line_words: int = 3) -> dict[str, Any]:
-    """Aggregate quoting of one model's generations against the corpus.
-
-    ``ngram_overlap_<n>``: mean over generations (those with at least n words) of the
-    share of their n-grams found in the corpus. ``copied_line_share``: copied lines over
-    all lines of at least `min_line_words` words, pooled. ``poems_with_copied_line_share``:
-    share of generations with at least one copied line. None marks an undefined figure.
-    """
-    if not generations:
-        raise ValueError("quoting_metrics: no generations to score; check the generate stage output")
-    samples = [sample_quoting(index, text, min_line_words) for text in generations]
-    runs = [s["longest_copied_run_words"] for s in samples]
-    eligible = sum(s["eligible_lines"] for s in samples)
-    copied = sum(len(s["copied_lines"]) for s in samples)
-    metrics: dict[str, Any] = {"n_generations": len(samples)}
-    for n in index.ns:
-        metrics[f"ngram_overlap_{n}"] = _mean(s[f"ngram_overlap_{n}"] for s in samples)
-    metrics.update(
-        longest_copied_run_words_max=max(runs),
-        longest_copied_run_words_mean=sum(runs) / len(runs),
-        copied_line_share=copied / eligible if eligible else None,
-        poems_with_copied_line_share=sum(1 for s in samples if s["copied_lines"]) / len(samples),
-    )
-    return metrics
-
-
-def copied_samples(
-    index: CorpusIndex, generations: Sequence[str], max_share: float, min_line_words: int = 3
-) -> list[dict[str, Any]]:
-    """Generations that quote too much, for a gate and for the report.
-
-    A generation offends when the share of its longest n-grams (n = max(ns)) found in
-    the corpus, or the share of its lines copied verbatim, exceeds `max_share`. Each
-    record is `sample_quoting`'s dict plus ``sample`` (its position) and ``text``.
-    """
-    if not 0.0 <= max_share <= 1.0:
-        raise ValueError(f"copied_samples: max_share must be a share in [0, 1], got {max_share}")
-    top = f"ngram_overlap_{index.ns[-1]}"
-    offending = []
-    for i, text in enumerate(generations):
-        record = sample_quoting(index, text, min_line_words)
-        shares = [record[top], record["copied_line_share"]]
-        if any(s is not None and s > max_share for s in shares):
-            offending.append({"sample": i, "text": text, **record})
-    return offending
-
-
-def probe_continuation_match(expected_next_line: str, generated_text: str, prompt_line: str | None = None) -> bool:
-    """True when the first verse line of the generation is the expected next line,
-    after normalisation. With `prompt_line`, an echo of the prompt as the first
-    generated line is skipped first."""
-    expected = normalize_line(expected_next_line)
-    if not expected:
-        raise ValueError(f"probe: expected next line {expected_next_line!r} has no words")
-    keys = [normalize_line(line) for line in lines(generated_text)]
-    if prompt_line is not None and keys and keys[0] == normalize_line(prompt_line):
-        keys = keys[1:]
-    return bool(keys) and keys[0] == expected
-
-
-def probe_match_rate(
-    expected_next_lines: Sequence[str],
-    generated_texts: Sequence[str],
-    prompt_lines: Sequence[str] | None = None,
-) -> float:
-    """Share of memorisation probes where the model continued with the real next line."""
-    if not expected_next_lines:
-        raise ValueError("probe_match_rate: no probes given")
-    if len(expected_next_lines) != len(generated_texts) or (
-        prompt_lines is not None and len(prompt_lines) != len(generated_texts)
-    ):
-        raise ValueError(
-            f"probe_match_rate: {len(expected_next_lines)} expected lines, {len(generated_texts)} generations"
-            + (f", {len(prompt_lines)} prompt lines" if prompt_lines is not None else "")
-            + "; they must be aligned one to one"
-        )
-    prompts = prompt_lines if prompt_lines is not None else [None] * len(generated_texts)
-    hits = sum(
-        probe_continuation_match(e, g, p) for e, g, p in zip(expected_next_lines, generated_texts, prompts, strict=True)
-    )
-    return hits / len(generated_texts)

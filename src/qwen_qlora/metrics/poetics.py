@@ -161,3 +161,29 @@ def format_scan(result: dict) -> str:
     if "p_author" in result:
         lines.append(f"p_author: {result['p_author']:.2f}")
     return "\n".join(lines)
+
+
+def profile_intervals(poems: Sequence[PoemPoetics], seed: int = 0) -> dict[str, float]:
+    """95% intervals, poems resampled, for the profile's main shares: rhyme rate (lines
+    pooled), mean regularity, each meter's share of metered poems (Wilson) and each
+    scheme's share of quatrains (pooled): `<key>_ci_low` / `<key>_ci_high`."""
+    from qwen_qlora.stats import mean_ci, ratio_ci, share_ci
+
+    out: dict[str, float] = {}
+
+    def put(key: str, summary: dict[str, float]) -> None:
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = round(summary["ci_low"], 4), round(summary["ci_high"], 4)
+
+    verse = [len(p.verse) for p in poems]
+    if sum(verse):
+        put("rhyme_rate", ratio_ci([p.rhymed_lines for p in poems], verse, seed))
+    metered = [p for p in poems if p.meter.n_lines >= 2]
+    if metered:
+        put("regularity_mean", mean_ci([p.meter.regularity for p in metered], seed))
+        for m in METERS:
+            put(f"meter_share_{m}", share_ci([p.meter.meter == m for p in metered]))
+    quatrain_counts = [len(p.schemes) for p in poems]
+    if sum(quatrain_counts):
+        for s in SCHEMES:
+            put(f"scheme_share_{s}", ratio_ci([p.schemes.count(s) for p in poems], quatrain_counts, seed))
+    return out

@@ -66,6 +66,8 @@ def bnb_config(quant: QuantParams, precision: Precision = "bf16") -> BitsAndByte
         bnb_4bit_use_double_quant=quant.double_quant,
         bnb_4bit_compute_dtype=compute,
         bnb_4bit_quant_storage=torch.uint8 if quant.quant_storage == "uint8" else torch_dtype(quant.quant_storage),
+        # Modules kept in 16/32 bits; the output layer always is
+        llm_int8_skip_modules=["lm_head", *quant.skip_modules] if quant.skip_modules else None,
     )
 
 

@@ -8,33 +8,44 @@ model learns to stop; every prompt token is masked with -100 and never learned.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from qwen_qlora.config import PresetParams
+from qwen_qlora.text import lines
 
 IGNORE = -100
 
 
-def format_prompt(preset: PresetParams, tokenizer: Any, prompt: str) -> str:
-    """The text a model sees before the poem: a plain template, or a chat turn."""
+Shot = tuple[str, str]  # (prompt, poem): a worked example for few-shot prompting
+
+
+def format_prompt(preset: PresetParams, tokenizer: Any, prompt: str, shots: Sequence[Shot] = ()) -> str:
+    """The text a model sees before the poem: a plain template, or a chat turn. `shots`
+    put worked examples first (few-shot prompting, the alternative to fine-tuning): plain
+    prompts follow each other separated by a blank line; chat prompts become turns."""
     if preset.prompt_format == "plain":
-        return preset.plain_template.format(prompt=prompt)
+        worked = "".join(preset.plain_template.format(prompt=p) + poem + "\n\n" for p, poem in shots)
+        return worked + preset.plain_template.format(prompt=prompt)
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"preset prompt_format is 'chat' but {type(tokenizer).__name__} has no "
                          "chat template; use prompt_format: plain for base models")
-    messages = [{"role": "user", "content": prompt}]
+    messages = [m for p, poem in shots for m in ({"role": "user", "content": p},
+                                                  {"role": "assistant", "content": poem})]
+    messages.append({"role": "user", "content": prompt})
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def prompt_ids(preset: PresetParams, tokenizer: Any, prompt: str) -> list[int]:
+def prompt_ids(preset: PresetParams, tokenizer: Any, prompt: str, shots: Sequence[Shot] = ()) -> list[int]:
     """Token ids of the formatted prompt (a chat template brings its own BOS)."""
-    text = format_prompt(preset, tokenizer, prompt)
+    text = format_prompt(preset, tokenizer, prompt, shots)
     return tokenizer(text, add_special_tokens=preset.prompt_format == "plain")["input_ids"]
 
 
-def encode_example(preset: PresetParams, tokenizer: Any, prompt: str, completion: str) -> dict[str, list[int]]:
+def encode_example(preset: PresetParams, tokenizer: Any, prompt: str, completion: str,
+                   shots: Sequence[Shot] = ()) -> dict[str, list[int]]:
     """`input_ids` and `labels` for one pair: prompt masked, completion + EOS learned."""
-    head = prompt_ids(preset, tokenizer, prompt)
+    head = prompt_ids(preset, tokenizer, prompt, shots)
     body = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return {"input_ids": head + body, "labels": [IGNORE] * len(head) + body}
 
@@ -51,6 +62,26 @@ def encode_records(preset: PresetParams, tokenizer: Any, records: list[dict[str,
             continue
         kept.append({"id": str(rec.get("id", "?")), **enc})
     return kept, too_long
+
+
+def fewshot_shots(records: Sequence[dict[str, Any]], n: int, max_lines: int = 12) -> list[Shot]:
+    """`n` worked examples for few-shot prompts: the first `n` records (in id order) of at
+    most `max_lines` verse lines, so the context stays short. Deterministic."""
+    pool = sorted((r for r in records if len(lines(r["completion"])) <= max_lines), key=lambda r: r["id"])
+    if len(pool) < n:
+        raise ValueError(f"few-shot: only {len(pool)} train poems of <= {max_lines} lines for {n} shots")
+    return [(r["prompt"], r["completion"]) for r in pool[:n]]
+
+
+def probe_prefix(preset: PresetParams, tokenizer: Any, prompt: str, completion: str) -> list[int]:
+    """The memorisation probe's input, tokenised exactly as in training (`encode_example`):
+    the prompt, then the completion's tokens up to the end of its first verse line."""
+    head = prompt_ids(preset, tokenizer, prompt)
+    first = next((ln for ln in completion.split("\n") if ln.strip()), "")
+    end = completion.index(first) + len(first)
+    enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
+    keep = [t for t, (_, stop) in zip(enc["input_ids"], enc["offset_mapping"], strict=True) if stop <= end]
+    return head + keep
 
 
 def show_mask(tokenizer: Any, example: dict[str, list[int]]) -> str:

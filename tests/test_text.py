@@ -1,6 +1,6 @@
 import pytest
 
-from qwen_qlora.metrics.text import (
+from qwen_qlora.text import (
     is_verse_line,
     lines,
     ngrams,
