@@ -203,26 +203,52 @@ def preflight_report(tokenizer: Any, examples: list[dict[str, Any]], n: int) -> 
                      f"{len(ex['labels'])} tokens):\n{show_mask(tokenizer, ex)}\n" for ex in examples[:n])
 
 
-def fingerprint(config: dict[str, Any], data_files: list[str | Path]) -> str:
-    """A hash of the resolved config and the training data: a checkpoint resumes only a
-    run with the same fingerprint."""
+def project_code(main_file: str | Path) -> list[Path]:
+    """The stage script and every project module loaded so far: the code that encodes the
+    examples and trains on them."""
+    loaded = [Path(m.__file__) for name, m in sorted(sys.modules.items())
+              if name.split(".")[0] == "qwen_qlora" and getattr(m, "__file__", None)]
+    return [Path(main_file), *loaded]
+
+
+def fingerprint(config: dict[str, Any], examples: dict[str, list[dict[str, Any]]],
+                code: list[str | Path]) -> str:
+    """A hash of the resolved config, the encoded examples (token ids and labels, so a new
+    prompt format or tokenizer counts) and the code: a checkpoint resumes only a run with
+    the same fingerprint."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
-    for path in data_files:
+    for split in sorted(examples):
+        digest.update(split.encode())
+        for ex in examples[split]:
+            digest.update(json.dumps([ex["input_ids"], ex["labels"]]).encode())
+    for path in code:
+        digest.update(Path(path).name.encode())
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def mark_run(ckpt_dir: str | Path, run_id: str, finished: bool) -> None:
+    """Record which run the checkpoints belong to, and whether it ran to the end."""
+    path = Path(ckpt_dir) / FINGERPRINT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"fingerprint": run_id, "finished": finished}))
 
 
 def resume_checkpoint(ckpt_dir: str | Path, run_id: str, mode: str) -> str | None:
     """The last checkpoint of an interrupted run with this fingerprint, or None.
 
-    Checkpoints of a run with other params or data are not resumed (they would silently mix
-    two experiments); the Trainer overwrites them as it saves new ones.
+    Checkpoints of a run with other params, examples or code are not resumed (they would
+    silently mix two experiments), nor those of a finished run (resuming it trains zero steps
+    and republishes the old adapter); the Trainer overwrites them as it saves new ones.
     """
     ckpt_dir = Path(ckpt_dir)
     if mode != "auto" or not ckpt_dir.is_dir():
         return None
     marker = ckpt_dir / FINGERPRINT
-    if not marker.is_file() or json.loads(marker.read_text()).get("fingerprint") != run_id:
+    if not marker.is_file():
+        return None
+    run = json.loads(marker.read_text())
+    if run.get("fingerprint") != run_id or run.get("finished", False):
         return None
     return get_last_checkpoint(str(ckpt_dir))
 
