@@ -93,7 +93,7 @@ def main() -> None:
 
     # Step 0: the base model's val loss (LoRA B starts at zero, so this is the base)
     base = trainer.evaluate()
-    print(f"train: base val loss {base['eval_loss']:.4f}; {precision}; resume from {resume}")
+    print(f"train: base trainer eval loss {base['eval_loss']:.4f}; {precision}; resume from {resume}")
 
     # Train; the best checkpoint by val loss is reloaded at the end
     out = trainer.train(resume_from_checkpoint=resume)
@@ -118,8 +118,8 @@ def main() -> None:
     })
     write_json(args.metrics, metrics)
     live.end()
-    print(f"train: val loss {metrics['val_loss']:.4f} (base {metrics['base_val_loss']:.4f}, "
-          f"perplexity x{metrics['val_perplexity_ratio']:.3f}) at step {metrics['best_step']}; "
+    print(f"train: trainer eval loss {metrics['trainer_eval_loss']:.4f} (base "
+          f"{metrics['trainer_base_eval_loss']:.4f}) at step {metrics['best_step']}; "
           f"{metrics['tokens_per_second']:.0f} tok/s; {metrics['runtime_s']:.0f} s")
 
 

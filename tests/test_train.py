@@ -232,8 +232,11 @@ def test_best_eval_and_summary():
     assert best["eval_loss"] == 1.5
     metrics = summarize({"eval_loss": 2.0}, best, history,
                         {"tokens_per_second": 10.0, "runtime_s": 1.0})
-    assert metrics["val_perplexity"] == pytest.approx(math.exp(1.5))
-    assert metrics["val_perplexity_ratio"] == pytest.approx(math.exp(-0.5))
+    assert metrics["trainer_eval_loss"] == 1.5 and metrics["trainer_base_eval_loss"] == 2.0
+    assert metrics["trainer_eval_loss_ratio"] == pytest.approx(0.75)
+    assert metrics["trainer_eval_mean_token_accuracy"] == 0.4
+    # the evaluate stage's names (token-weighted over all val tokens) are not reused here
+    assert not any(k.startswith(("val_", "base_val")) or "perplexity" in k for k in metrics)
     with pytest.raises(ValueError, match="unusable metrics.*train_loss"):
         summarize({"eval_loss": 2.0}, best, [{"loss": float("nan")}],
                   {"tokens_per_second": 10.0, "runtime_s": 1.0})

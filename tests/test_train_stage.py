@@ -49,7 +49,7 @@ def test_killed_stage_resumes_from_its_last_checkpoint(gemma_base, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resume from " + str(tmp_path / "ckpt" / "checkpoint-") in done.stdout
     metrics = json.loads((tmp_path / "train.json").read_text())
-    assert metrics["optimizer_steps"] == 40 and metrics["val_loss"] > 0
+    assert metrics["optimizer_steps"] == 40 and metrics["trainer_eval_loss"] > 0
     for split, first in (("train", 1), ("eval", 0)):
         tsv = tmp_path / "live" / "plots" / "metrics" / split / "loss.tsv"
         steps = [int(line.split("\t")[0]) for line in tsv.read_text().splitlines()[1:]]

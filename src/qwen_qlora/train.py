@@ -277,23 +277,26 @@ def peak_memory_mb(device: str) -> float:
 
 def summarize(base: dict[str, float], best: dict[str, float], log_history: list[dict[str, Any]],
               run: dict[str, float]) -> dict[str, Any]:
-    """metrics/train.json: flat scalars with units, checked to be finite and non-zero."""
+    """metrics/train.json: flat scalars with units, checked to be finite and non-zero.
+
+    The Trainer's eval figures are means over eval batches (each batch a mean over its
+    tokens), used to pick the checkpoint; they carry a `trainer_` prefix so that they are
+    never read as the evaluate stage's token-weighted val loss and perplexity.
+    """
     metrics = {
-        "base_val_loss": base["eval_loss"],
-        "base_val_perplexity": math.exp(base["eval_loss"]),
-        "val_loss": best["eval_loss"],
-        "val_perplexity": math.exp(best["eval_loss"]),
-        "val_perplexity_ratio": math.exp(best["eval_loss"] - base["eval_loss"]),
+        "trainer_base_eval_loss": base["eval_loss"],
+        "trainer_eval_loss": best["eval_loss"],
+        "trainer_eval_loss_ratio": best["eval_loss"] / base["eval_loss"],
+        "trainer_eval_mean_token_accuracy": best.get("eval_mean_token_accuracy"),
+        "trainer_eval_entropy": best.get("eval_entropy"),
         "train_loss": last_logged(log_history, "loss"),
-        "mean_token_accuracy": best.get("eval_mean_token_accuracy"),
-        "entropy": best.get("eval_entropy"),
         "grad_norm": last_logged(log_history, "grad_norm"),
         "best_step": best.get("step"),
         **run,
     }
     # Zero is a symptom for these (a loss of 0 means nothing was learned), not a value
-    never_zero = ("base_val_loss", "val_loss", "train_loss", "entropy", "grad_norm",
-                  "tokens_per_second", "runtime_s")
+    never_zero = ("trainer_base_eval_loss", "trainer_eval_loss", "train_loss", "trainer_eval_entropy",
+                  "grad_norm", "tokens_per_second", "runtime_s")
     bad = {k: v for k, v in metrics.items()
            if v is None or not math.isfinite(float(v)) or (k in never_zero and float(v) == 0.0)}
     if bad:
