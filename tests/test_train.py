@@ -18,6 +18,7 @@ from transformers import TrainerCallback
 from qwen_qlora.config import LoraParams, PresetParams, QuantParams, TrainParams, default_presets
 from qwen_qlora.health import HealthError
 from qwen_qlora.io import read_jsonl
+from qwen_qlora.model.head import SupervisedHead
 from qwen_qlora.model.load import fast_bf16, load_base, resolve_precision
 from qwen_qlora.model.lora import (attach_lora, keep_4bit_differentiable, lora_b_weights, lora_config,
                                   lora_modules)
@@ -84,6 +85,37 @@ def test_qlora_trains_after_an_evaluation(gemma_base, tmp_path):
     assert all(not torch.equal(before[n], after[n]) for n in before)
     assert all(not getattr(m.weight.quant_state, "packing_format_for_cpu", False)
                for m in trainer.model.modules() if isinstance(m, bnb.nn.Linear4bit))
+
+
+def test_supervised_head_gives_trls_numbers_and_trains(gemma_base, tmp_path):
+    trl_head, _ = make_trainer(gemma_base, tmp_path / "a", quant=False, supervised_head=False)
+    ours, _ = make_trainer(gemma_base, tmp_path / "b", quant=False, supervised_head=True)
+    assert trl_head.head is None and ours.head is not None
+    want, got = trl_head.evaluate(), ours.evaluate()
+    assert got["eval_loss"] == pytest.approx(want["eval_loss"], rel=1e-4)
+    assert got["eval_mean_token_accuracy"] == pytest.approx(want["eval_mean_token_accuracy"])
+    assert got["eval_entropy"] == pytest.approx(want["eval_entropy"], rel=1e-3)
+    trl_head.train()
+    ours.train()
+    for a, b in zip(trl_head.state.log_history, ours.state.log_history, strict=True):
+        if "loss" in a:  # the same training run, step by step
+            assert b["loss"] == pytest.approx(a["loss"], rel=1e-2)  # bf16 rounding on AMX CPUs
+
+
+def test_corpus_vocabulary_training_moves_the_adapter_and_evaluates_in_full(gemma_base, tmp_path):
+    trainer, tok = make_trainer(gemma_base, tmp_path / "ckpt", vocab="corpus")
+    assert trainer.trim_vocab and len(trainer.head.vocab) < len(tok)
+    before = lora_b_weights(trainer.model)
+    trainer.train()
+    after = lora_b_weights(trainer.model)
+    assert all(not torch.equal(before[n], after[n]) for n in before)
+    full = SupervisedHead(trainer.model)
+    batch = next(iter(trainer.get_eval_dataloader()))
+    trainer.model.eval()
+    with torch.no_grad():
+        want = -full(trainer.model, batch)["log_probs"].mean()
+        got = trainer.compute_loss(trainer.model, batch)
+    assert float(got) == pytest.approx(float(want), rel=1e-5)  # eval: the full vocabulary
 
 
 def test_plain_lora_on_a_chat_model(qwen_base, tmp_path):

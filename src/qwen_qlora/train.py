@@ -47,6 +47,7 @@ from trl.trainer.callbacks import RichProgressCallback
 
 from qwen_qlora.config import PresetParams, TrainParams
 from qwen_qlora.health import HealthCallback, check_batch, check_finite
+from qwen_qlora.model.head import SupervisedHead, corpus_vocab
 from qwen_qlora.model.load import Precision
 from qwen_qlora.model.lora import lora_b_weights
 from qwen_qlora.model.prompts import IGNORE, show_mask
@@ -110,10 +111,38 @@ def sft_config(train: TrainParams, output_dir: str | Path, precision: Precision,
 
 class CheckedSFTTrainer(SFTTrainer):
     """SFTTrainer that refuses batches with no supervised token and non-finite losses,
-    and counts the (non-padding) tokens it trains on."""
+    and counts the (non-padding) tokens it trains on.
+
+    With a `head` (`model.head.SupervisedHead`) the loss is computed at supervised positions
+    only, and in training over the head's trimmed vocabulary when `trim_vocab`; evaluation
+    always uses the full vocabulary. Under DDP/FSDP (a wrapped model) TRL's own fused head
+    runs instead, since the wrapper's forward must run for gradients to be synchronised.
+    """
 
     tokens_seen = 0
     step_seconds = 0.0
+    head: SupervisedHead | None = None
+    trim_vocab = False
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.head is None or return_outputs or self.accelerator.unwrap_model(model) is not model:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        mode = "train" if model.training else "eval"
+        out = self.head(model, inputs, trimmed=model.training and self.trim_vocab)
+        valid = out["log_probs"].numel()
+        denominator = valid if num_items_in_batch is None else num_items_in_batch
+        loss = -out["log_probs"].sum() / torch.as_tensor(denominator).clamp(min=1)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        # The same logged figures as TRL's compute_loss (entropy, accuracy, tokens seen)
+        metrics = self._metrics[mode]
+        if valid:
+            metrics["entropy"].append(float(out["entropy"].detach().mean()))
+            metrics["mean_token_accuracy"].append(float(out["is_top1"].float().mean()))
+        if mode == "train":
+            self._total_train_tokens += int(inputs["attention_mask"].sum())
+        metrics["num_tokens"] = [self._total_train_tokens]
+        return loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         check_batch(inputs["labels"], self.state.global_step)
@@ -177,10 +206,20 @@ def to_dataset(examples: list[dict[str, Any]], by_length: bool = False) -> Datas
     return Dataset.from_list([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
 
 
+def output_head(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
+                train: TrainParams) -> tuple[SupervisedHead | None, bool]:
+    """`train.supervised_head` / `train.vocab` translated: the head and whether it trims."""
+    if not train.supervised_head:
+        return None, False
+    trim = train.vocab == "corpus"
+    return SupervisedHead(model, corpus_vocab(examples, tokenizer) if trim else None), trim
+
+
 def build_trainer(model: Any, tokenizer: Any, train_examples: list[dict[str, Any]],
                   val_examples: list[dict[str, Any]], args: SFTConfig, train: TrainParams,
                   live: Any = None, resumed_step: int = -1) -> CheckedSFTTrainer:
-    """The trainer with health, early-stopping, progress and (optionally) DVCLive callbacks."""
+    """The trainer with health, early-stopping, progress and (optionally) DVCLive callbacks,
+    and the output head chosen by `train.supervised_head` and `train.vocab`."""
     callbacks: list[TrainerCallback] = [HealthCallback(lora_b_weights, train.lora_move_steps)]
     if train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
@@ -191,6 +230,7 @@ def build_trainer(model: Any, tokenizer: Any, train_examples: list[dict[str, Any
     trainer = CheckedSFTTrainer(model=model, args=args, train_dataset=to_dataset(train_examples),
                                 eval_dataset=to_dataset(val_examples, by_length=True), processing_class=tokenizer,
                                 callbacks=callbacks)
+    trainer.head, trainer.trim_vocab = output_head(model, tokenizer, train_examples, train)
     if sys.stderr.isatty():  # a rich panel in a terminal; plain log lines in files and CI
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
