@@ -2,8 +2,9 @@
 
 Reads data/processed/{train,val}.jsonl and the prepared base folder; writes the best
 adapter by val loss (safetensors + tokenizer + resolved config), metrics/train.json and
-DVCLive series by step. Checkpoints go to CKPT_DIR; a re-run with the same params and
-data resumes from the last one (train.resume: auto). With train.num_processes > 1 the
+DVCLive series by step. Checkpoints go to CKPT_DIR; a re-run of an interrupted run with the
+same params, encoded examples and code resumes from the last one (train.resume: auto); a
+finished run is never resumed. With train.num_processes > 1 the
 stage re-runs itself under `accelerate launch` (DDP; gloo on CPU).
 
 Usage: python stages/train.py DATA_DIR BASE_DIR CKPT_DIR ADAPTER_DIR METRICS_JSON LIVE_DIR
@@ -30,9 +31,9 @@ from qwen_qlora.launch import accelerate_command, device_map, is_main, launched
 from qwen_qlora.model.load import ModelLoadError, load_base, resolve_precision
 from qwen_qlora.model.lora import attach_lora, lora_config, lora_modules
 from qwen_qlora.model.prompts import encode_records
-from qwen_qlora.train import (FINGERPRINT, best_eval, build_trainer, check_packing, checkpoint_step,
-                              fingerprint, peak_memory_mb, preflight_report, resume_checkpoint,
-                              sft_config, summarize, trim_series)
+from qwen_qlora.train import (best_eval, build_trainer, check_packing, checkpoint_step, fingerprint,
+                              mark_run, peak_memory_mb, preflight_report, project_code,
+                              resume_checkpoint, sft_config, summarize, trim_series)
 
 PATHS = ("data_dir", "base_dir", "ckpt_dir", "adapter_dir", "metrics", "live_dir")
 
@@ -73,14 +74,14 @@ def main() -> None:
     print(f"train: LoRA on {len(modules)} modules: {modules[0]} ... {modules[-1]}")
     model.print_trainable_parameters()
 
-    # Trainer; resume only an interrupted run with the same params and data
+    # Trainer; resume only an interrupted run with the same params, examples and code
     resolved = {**to_dict(params), "precision": precision}
     run_id = fingerprint({k: resolved[k] for k in ("model", "quant", "lora", "train", "precision")},
-                         [args.data_dir / "train.jsonl", args.data_dir / "val.jsonl"])
+                         splits, project_code(__file__))
     resume = resume_checkpoint(args.ckpt_dir, run_id, cfg.resume)
     if resume is None and is_main():
         shutil.rmtree(args.ckpt_dir, ignore_errors=True)
-        write_json(args.ckpt_dir / FINGERPRINT, {"fingerprint": run_id})
+        mark_run(args.ckpt_dir, run_id, finished=False)
     live = None
     if is_main():
         live = Live(dir=str(args.live_dir), resume=resume is not None, dvcyaml=None, save_dvc_exp=False)
@@ -92,7 +93,7 @@ def main() -> None:
 
     # Step 0: the base model's val loss (LoRA B starts at zero, so this is the base)
     base = trainer.evaluate()
-    print(f"train: base val loss {base['eval_loss']:.4f}; {precision}; resume from {resume}")
+    print(f"train: base trainer eval loss {base['eval_loss']:.4f}; {precision}; resume from {resume}")
 
     # Train; the best checkpoint by val loss is reloaded at the end
     out = trainer.train(resume_from_checkpoint=resume)
@@ -102,6 +103,7 @@ def main() -> None:
     trainer.save_model(str(args.adapter_dir))
     if not is_main():
         return
+    mark_run(args.ckpt_dir, run_id, finished=True)
     tokenizer.save_pretrained(args.adapter_dir)
     write_json(args.adapter_dir / "training_config.json",
                {**resolved, "lora_modules": modules, "run_id": run_id})
@@ -116,8 +118,8 @@ def main() -> None:
     })
     write_json(args.metrics, metrics)
     live.end()
-    print(f"train: val loss {metrics['val_loss']:.4f} (base {metrics['base_val_loss']:.4f}, "
-          f"perplexity x{metrics['val_perplexity_ratio']:.3f}) at step {metrics['best_step']}; "
+    print(f"train: trainer eval loss {metrics['trainer_eval_loss']:.4f} (base "
+          f"{metrics['trainer_base_eval_loss']:.4f}) at step {metrics['best_step']}; "
           f"{metrics['tokens_per_second']:.0f} tok/s; {metrics['runtime_s']:.0f} s")
 
 

@@ -18,11 +18,14 @@ from transformers import TrainerCallback
 from qwen_qlora.config import LoraParams, PresetParams, QuantParams, TrainParams, default_presets
 from qwen_qlora.health import HealthError
 from qwen_qlora.io import read_jsonl
+from qwen_qlora.model.head import SupervisedHead
 from qwen_qlora.model.load import fast_bf16, load_base, resolve_precision
-from qwen_qlora.model.lora import attach_lora, lora_b_weights, lora_config, lora_modules
+from qwen_qlora.model.lora import (attach_lora, keep_4bit_differentiable, lora_b_weights, lora_config,
+                                  lora_modules)
 from qwen_qlora.model.prompts import IGNORE, encode_records
-from qwen_qlora.train import (FINGERPRINT, best_eval, build_trainer, check_packing, checkpoint_step,
-                              fingerprint, resume_checkpoint, sft_config, summarize, trim_series)
+from qwen_qlora.train import (best_eval, build_trainer, check_packing, checkpoint_step, fingerprint,
+                              mark_run, project_code, resume_checkpoint, sft_config, summarize,
+                              trim_series)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +59,7 @@ def test_two_qlora_steps_train_the_adapter_and_it_reloads(gemma_base, tmp_path):
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
     base, _ = load_base(*gemma_base, QuantParams(), resolve_precision("auto", gemma_base[1], "cpu"))
     reloaded = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
+    keep_4bit_differentiable(reloaded)  # the same 4-bit kernel as the trained model
     assert lora_modules(reloaded) == lora_modules(model)
     trained = {n: p for n, p in model.named_parameters() if "lora_" in n}
     for name, p in reloaded.named_parameters():
@@ -64,7 +68,54 @@ def test_two_qlora_steps_train_the_adapter_and_it_reloads(gemma_base, tmp_path):
             p.data = p.data.to(trained[name].dtype)
     ids = tok("Белый снег", return_tensors="pt").input_ids
     with torch.no_grad():
-        torch.testing.assert_close(reloaded(ids).logits, model.eval()(ids).logits, atol=1e-5, rtol=0)
+        got, want = reloaded(ids).logits, model.eval()(ids).logits
+    # bf16 runs (CPUs with AVX512-BF16) round differently in the reloaded model's norms
+    atol = 2e-2 if torch.bfloat16 in (got.dtype, want.dtype) else 1e-5
+    torch.testing.assert_close(got.float(), want.float(), atol=atol, rtol=0)
+
+
+def test_qlora_trains_after_an_evaluation(gemma_base, tmp_path):
+    # The stage scores the base before training; on AVX512-BF16 CPUs bitsandbytes would
+    # repack the 4-bit weights for inference there and drop every later gradient.
+    trainer, _ = make_trainer(gemma_base, tmp_path / "ckpt")
+    trainer.evaluate()
+    before = lora_b_weights(trainer.model)
+    trainer.train()
+    after = lora_b_weights(trainer.model)
+    assert all(not torch.equal(before[n], after[n]) for n in before)
+    assert all(not getattr(m.weight.quant_state, "packing_format_for_cpu", False)
+               for m in trainer.model.modules() if isinstance(m, bnb.nn.Linear4bit))
+
+
+def test_supervised_head_gives_trls_numbers_and_trains(gemma_base, tmp_path):
+    trl_head, _ = make_trainer(gemma_base, tmp_path / "a", quant=False, supervised_head=False)
+    ours, _ = make_trainer(gemma_base, tmp_path / "b", quant=False, supervised_head=True)
+    assert trl_head.head is None and ours.head is not None
+    want, got = trl_head.evaluate(), ours.evaluate()
+    assert got["eval_loss"] == pytest.approx(want["eval_loss"], rel=1e-4)
+    assert got["eval_mean_token_accuracy"] == pytest.approx(want["eval_mean_token_accuracy"])
+    assert got["eval_entropy"] == pytest.approx(want["eval_entropy"], rel=1e-3)
+    trl_head.train()
+    ours.train()
+    for a, b in zip(trl_head.state.log_history, ours.state.log_history, strict=True):
+        if "loss" in a:  # the same training run, step by step
+            assert b["loss"] == pytest.approx(a["loss"], rel=1e-2)  # bf16 rounding on AMX CPUs
+
+
+def test_corpus_vocabulary_training_moves_the_adapter_and_evaluates_in_full(gemma_base, tmp_path):
+    trainer, tok = make_trainer(gemma_base, tmp_path / "ckpt", vocab="corpus")
+    assert trainer.trim_vocab and len(trainer.head.vocab) < len(tok)
+    before = lora_b_weights(trainer.model)
+    trainer.train()
+    after = lora_b_weights(trainer.model)
+    assert all(not torch.equal(before[n], after[n]) for n in before)
+    full = SupervisedHead(trainer.model)
+    batch = next(iter(trainer.get_eval_dataloader()))
+    trainer.model.eval()
+    with torch.no_grad():
+        want = -full(trainer.model, batch)["log_probs"].mean()
+        got = trainer.compute_loss(trainer.model, batch)
+    assert float(got) == pytest.approx(float(want), rel=1e-5)  # eval: the full vocabulary
 
 
 def test_plain_lora_on_a_chat_model(qwen_base, tmp_path):
@@ -155,10 +206,10 @@ class Recorder(TrainerCallback):
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(gemma_base, tmp_path):
     ckpt = tmp_path / "ckpt"
-    run_id = fingerprint({"lr": 1}, [])
+    run_id = fingerprint({"lr": 1}, {}, [])
     kw = dict(max_steps=4, eval_steps=2, train_records=toy_records(6) * 2)
     trainer, _ = make_trainer(gemma_base, ckpt, **kw)
-    (ckpt / FINGERPRINT).write_text(json.dumps({"fingerprint": run_id}))
+    mark_run(ckpt, run_id, finished=False)
     trainer.add_callback(Interrupt(at=3))
     with pytest.raises(KeyboardInterrupt):
         trainer.train()
@@ -178,6 +229,32 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(gemma_base, tmp_pat
     assert saved.keys() == started.keys()
     assert all(torch.equal(saved[n].to(w.dtype), w) for n, w in started.items())
 
+    mark_run(ckpt, run_id, finished=True)  # a finished run trains again from step 0
+    assert resume_checkpoint(ckpt, run_id, "auto") is None
+
+
+def test_fingerprint_covers_config_encoded_examples_and_code(tmp_path):
+    examples = {"train": [{"input_ids": [2, 5, 6, 1], "labels": [IGNORE, IGNORE, 6, 1]}], "val": []}
+    code = tmp_path / "prompts.py"
+    code.write_text("TEMPLATE = '{prompt}\\n\\n'\n")
+    run_id = fingerprint({"lr": 1}, examples, [code])
+    assert fingerprint({"lr": 1}, examples, [code]) == run_id
+    assert fingerprint({"lr": 2}, examples, [code]) != run_id
+    relabelled = {"train": [{"input_ids": [2, 5, 6, 1], "labels": [IGNORE, 5, 6, 1]}], "val": []}
+    assert fingerprint({"lr": 1}, relabelled, [code]) != run_id  # same ids, another mask
+    retokenized = {"train": [{"input_ids": [2, 5, 7, 1], "labels": [IGNORE, IGNORE, 7, 1]}], "val": []}
+    assert fingerprint({"lr": 1}, retokenized, [code]) != run_id
+    code.write_text("TEMPLATE = '{prompt}\\n'\n")
+    assert fingerprint({"lr": 1}, examples, [code]) != run_id
+
+
+def test_project_code_lists_the_stage_and_the_loaded_package_modules():
+    files = project_code(__file__)
+    assert files[0] == Path(__file__)
+    names = {f.name for f in files}
+    assert {"train.py", "prompts.py", "health.py", "lora.py"} <= names
+    assert all(f.is_file() for f in files)
+
 
 def test_best_eval_and_summary():
     history = [{"eval_loss": 2.0, "step": 0}, {"loss": 1.9, "grad_norm": 0.5, "step": 1},
@@ -187,8 +264,11 @@ def test_best_eval_and_summary():
     assert best["eval_loss"] == 1.5
     metrics = summarize({"eval_loss": 2.0}, best, history,
                         {"tokens_per_second": 10.0, "runtime_s": 1.0})
-    assert metrics["val_perplexity"] == pytest.approx(math.exp(1.5))
-    assert metrics["val_perplexity_ratio"] == pytest.approx(math.exp(-0.5))
+    assert metrics["trainer_eval_loss"] == 1.5 and metrics["trainer_base_eval_loss"] == 2.0
+    assert metrics["trainer_eval_loss_ratio"] == pytest.approx(0.75)
+    assert metrics["trainer_eval_mean_token_accuracy"] == 0.4
+    # the evaluate stage's names (token-weighted over all val tokens) are not reused here
+    assert not any(k.startswith(("val_", "base_val")) or "perplexity" in k for k in metrics)
     with pytest.raises(ValueError, match="unusable metrics.*train_loss"):
         summarize({"eval_loss": 2.0}, best, [{"loss": float("nan")}],
                   {"tokens_per_second": 10.0, "runtime_s": 1.0})

@@ -49,11 +49,43 @@ def test_killed_stage_resumes_from_its_last_checkpoint(gemma_base, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resume from " + str(tmp_path / "ckpt" / "checkpoint-") in done.stdout
     metrics = json.loads((tmp_path / "train.json").read_text())
-    assert metrics["optimizer_steps"] == 40 and metrics["val_loss"] > 0
+    assert metrics["optimizer_steps"] == 40 and metrics["trainer_eval_loss"] > 0
     for split, first in (("train", 1), ("eval", 0)):
         tsv = tmp_path / "live" / "plots" / "metrics" / split / "loss.tsv"
         steps = [int(line.split("\t")[0]) for line in tsv.read_text().splitlines()[1:]]
         assert steps == sorted(set(steps)) and steps[0] == first and steps[-1] == 40  # none twice
+
+
+PATCHED_PROMPT = """
+import runpy, sys
+import qwen_qlora.model.prompts as prompts
+plain = prompts.format_prompt
+prompts.format_prompt = lambda *args: "Тема. " + plain(*args)  # a new prompt format in code
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_a_new_prompt_format_after_a_finished_run_trains_from_step_0(gemma_base, tmp_path):
+    cmd = stage(tmp_path, gemma_base[0], max_steps=4, learning_rate=1e-3, warmup_ratio=0.0)
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    old_adapter = (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes()
+    old_run = json.loads((tmp_path / "ckpt" / "run_fingerprint.json").read_text())
+    assert old_run["finished"]
+
+    again = subprocess.run([cmd[0], "-c", PATCHED_PROMPT, *cmd[1:]], cwd=ROOT, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resume from None" in again.stdout and "Тема. Напиши" in again.stdout
+    new_run = json.loads((tmp_path / "ckpt" / "run_fingerprint.json").read_text())
+    assert new_run["fingerprint"] != old_run["fingerprint"] and new_run["finished"]
+    assert json.loads((tmp_path / "train.json").read_text())["optimizer_steps"] == 4
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes() != old_adapter
+    tsv = tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv"
+    steps = [int(line.split("\t")[0]) for line in tsv.read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4]  # trained from step 0, the old series replaced
 
 
 @pytest.mark.slow

@@ -358,6 +358,8 @@ class TrainParams:
     accelerate_config: str | None = None
     preflight_examples: int = 2
     lora_move_steps: int = 2
+    supervised_head: bool = True
+    vocab: Literal["full", "corpus"] = "full"
 
     def __post_init__(self) -> None:
         check(self.epochs > 0, "train.epochs", "must be > 0")

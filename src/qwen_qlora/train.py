@@ -47,6 +47,7 @@ from trl.trainer.callbacks import RichProgressCallback
 
 from qwen_qlora.config import PresetParams, TrainParams
 from qwen_qlora.health import HealthCallback, check_batch, check_finite
+from qwen_qlora.model.head import SupervisedHead, corpus_vocab
 from qwen_qlora.model.load import Precision
 from qwen_qlora.model.lora import lora_b_weights
 from qwen_qlora.model.prompts import IGNORE, show_mask
@@ -110,10 +111,38 @@ def sft_config(train: TrainParams, output_dir: str | Path, precision: Precision,
 
 class CheckedSFTTrainer(SFTTrainer):
     """SFTTrainer that refuses batches with no supervised token and non-finite losses,
-    and counts the (non-padding) tokens it trains on."""
+    and counts the (non-padding) tokens it trains on.
+
+    With a `head` (`model.head.SupervisedHead`) the loss is computed at supervised positions
+    only, and in training over the head's trimmed vocabulary when `trim_vocab`; evaluation
+    always uses the full vocabulary. Under DDP/FSDP (a wrapped model) TRL's own fused head
+    runs instead, since the wrapper's forward must run for gradients to be synchronised.
+    """
 
     tokens_seen = 0
     step_seconds = 0.0
+    head: SupervisedHead | None = None
+    trim_vocab = False
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.head is None or return_outputs or self.accelerator.unwrap_model(model) is not model:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        mode = "train" if model.training else "eval"
+        out = self.head(model, inputs, trimmed=model.training and self.trim_vocab)
+        valid = out["log_probs"].numel()
+        denominator = valid if num_items_in_batch is None else num_items_in_batch
+        loss = -out["log_probs"].sum() / torch.as_tensor(denominator).clamp(min=1)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        # The same logged figures as TRL's compute_loss (entropy, accuracy, tokens seen)
+        metrics = self._metrics[mode]
+        if valid:
+            metrics["entropy"].append(float(out["entropy"].detach().mean()))
+            metrics["mean_token_accuracy"].append(float(out["is_top1"].float().mean()))
+        if mode == "train":
+            self._total_train_tokens += int(inputs["attention_mask"].sum())
+        metrics["num_tokens"] = [self._total_train_tokens]
+        return loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         check_batch(inputs["labels"], self.state.global_step)
@@ -177,10 +206,20 @@ def to_dataset(examples: list[dict[str, Any]], by_length: bool = False) -> Datas
     return Dataset.from_list([{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
 
 
+def output_head(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
+                train: TrainParams) -> tuple[SupervisedHead | None, bool]:
+    """`train.supervised_head` / `train.vocab` translated: the head and whether it trims."""
+    if not train.supervised_head:
+        return None, False
+    trim = train.vocab == "corpus"
+    return SupervisedHead(model, corpus_vocab(examples, tokenizer) if trim else None), trim
+
+
 def build_trainer(model: Any, tokenizer: Any, train_examples: list[dict[str, Any]],
                   val_examples: list[dict[str, Any]], args: SFTConfig, train: TrainParams,
                   live: Any = None, resumed_step: int = -1) -> CheckedSFTTrainer:
-    """The trainer with health, early-stopping, progress and (optionally) DVCLive callbacks."""
+    """The trainer with health, early-stopping, progress and (optionally) DVCLive callbacks,
+    and the output head chosen by `train.supervised_head` and `train.vocab`."""
     callbacks: list[TrainerCallback] = [HealthCallback(lora_b_weights, train.lora_move_steps)]
     if train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
@@ -191,6 +230,7 @@ def build_trainer(model: Any, tokenizer: Any, train_examples: list[dict[str, Any
     trainer = CheckedSFTTrainer(model=model, args=args, train_dataset=to_dataset(train_examples),
                                 eval_dataset=to_dataset(val_examples, by_length=True), processing_class=tokenizer,
                                 callbacks=callbacks)
+    trainer.head, trainer.trim_vocab = output_head(model, tokenizer, train_examples, train)
     if sys.stderr.isatty():  # a rich panel in a terminal; plain log lines in files and CI
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
@@ -203,26 +243,52 @@ def preflight_report(tokenizer: Any, examples: list[dict[str, Any]], n: int) -> 
                      f"{len(ex['labels'])} tokens):\n{show_mask(tokenizer, ex)}\n" for ex in examples[:n])
 
 
-def fingerprint(config: dict[str, Any], data_files: list[str | Path]) -> str:
-    """A hash of the resolved config and the training data: a checkpoint resumes only a
-    run with the same fingerprint."""
+def project_code(main_file: str | Path) -> list[Path]:
+    """The stage script and every project module loaded so far: the code that encodes the
+    examples and trains on them."""
+    loaded = [Path(m.__file__) for name, m in sorted(sys.modules.items())
+              if name.split(".")[0] == "qwen_qlora" and getattr(m, "__file__", None)]
+    return [Path(main_file), *loaded]
+
+
+def fingerprint(config: dict[str, Any], examples: dict[str, list[dict[str, Any]]],
+                code: list[str | Path]) -> str:
+    """A hash of the resolved config, the encoded examples (token ids and labels, so a new
+    prompt format or tokenizer counts) and the code: a checkpoint resumes only a run with
+    the same fingerprint."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
-    for path in data_files:
+    for split in sorted(examples):
+        digest.update(split.encode())
+        for ex in examples[split]:
+            digest.update(json.dumps([ex["input_ids"], ex["labels"]]).encode())
+    for path in code:
+        digest.update(Path(path).name.encode())
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def mark_run(ckpt_dir: str | Path, run_id: str, finished: bool) -> None:
+    """Record which run the checkpoints belong to, and whether it ran to the end."""
+    path = Path(ckpt_dir) / FINGERPRINT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"fingerprint": run_id, "finished": finished}))
 
 
 def resume_checkpoint(ckpt_dir: str | Path, run_id: str, mode: str) -> str | None:
     """The last checkpoint of an interrupted run with this fingerprint, or None.
 
-    Checkpoints of a run with other params or data are not resumed (they would silently mix
-    two experiments); the Trainer overwrites them as it saves new ones.
+    Checkpoints of a run with other params, examples or code are not resumed (they would
+    silently mix two experiments), nor those of a finished run (resuming it trains zero steps
+    and republishes the old adapter); the Trainer overwrites them as it saves new ones.
     """
     ckpt_dir = Path(ckpt_dir)
     if mode != "auto" or not ckpt_dir.is_dir():
         return None
     marker = ckpt_dir / FINGERPRINT
-    if not marker.is_file() or json.loads(marker.read_text()).get("fingerprint") != run_id:
+    if not marker.is_file():
+        return None
+    run = json.loads(marker.read_text())
+    if run.get("fingerprint") != run_id or run.get("finished", False):
         return None
     return get_last_checkpoint(str(ckpt_dir))
 
@@ -251,23 +317,26 @@ def peak_memory_mb(device: str) -> float:
 
 def summarize(base: dict[str, float], best: dict[str, float], log_history: list[dict[str, Any]],
               run: dict[str, float]) -> dict[str, Any]:
-    """metrics/train.json: flat scalars with units, checked to be finite and non-zero."""
+    """metrics/train.json: flat scalars with units, checked to be finite and non-zero.
+
+    The Trainer's eval figures are means over eval batches (each batch a mean over its
+    tokens), used to pick the checkpoint; they carry a `trainer_` prefix so that they are
+    never read as the evaluate stage's token-weighted val loss and perplexity.
+    """
     metrics = {
-        "base_val_loss": base["eval_loss"],
-        "base_val_perplexity": math.exp(base["eval_loss"]),
-        "val_loss": best["eval_loss"],
-        "val_perplexity": math.exp(best["eval_loss"]),
-        "val_perplexity_ratio": math.exp(best["eval_loss"] - base["eval_loss"]),
+        "trainer_base_eval_loss": base["eval_loss"],
+        "trainer_eval_loss": best["eval_loss"],
+        "trainer_eval_loss_ratio": best["eval_loss"] / base["eval_loss"],
+        "trainer_eval_mean_token_accuracy": best.get("eval_mean_token_accuracy"),
+        "trainer_eval_entropy": best.get("eval_entropy"),
         "train_loss": last_logged(log_history, "loss"),
-        "mean_token_accuracy": best.get("eval_mean_token_accuracy"),
-        "entropy": best.get("eval_entropy"),
         "grad_norm": last_logged(log_history, "grad_norm"),
         "best_step": best.get("step"),
         **run,
     }
     # Zero is a symptom for these (a loss of 0 means nothing was learned), not a value
-    never_zero = ("base_val_loss", "val_loss", "train_loss", "entropy", "grad_norm",
-                  "tokens_per_second", "runtime_s")
+    never_zero = ("trainer_base_eval_loss", "trainer_eval_loss", "train_loss", "trainer_eval_entropy",
+                  "grad_norm", "tokens_per_second", "runtime_s")
     bad = {k: v for k, v in metrics.items()
            if v is None or not math.isfinite(float(v)) or (k in never_zero and float(v) == 0.0)}
     if bad:

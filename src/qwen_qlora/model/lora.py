@@ -32,6 +32,29 @@ def lora_config(lora: LoraParams, preset: PresetParams) -> LoraConfig:
     )
 
 
+def keep_4bit_differentiable(model: Any) -> int:
+    """Stop bitsandbytes from repacking 4-bit weights for CPU inference; returns the number of
+    4-bit layers touched.
+
+    On CPUs with AVX512-BF16, bitsandbytes (0.50) repacks a `Linear4bit` weight in place the
+    first time it runs in eval mode without grad (an evaluation), and its matmul on the
+    repacked weight has no autograd kernel: every later training step then passes no
+    gradient through the frozen layers, and the adapters never move. A model that trains
+    (and is evaluated between steps) keeps the trainable layout.
+    """
+    from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
+    from bitsandbytes.nn import Linear4bit
+
+    layers = [m for m in model.modules() if isinstance(m, Linear4bit)]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+        state = getattr(layer.weight, "quant_state", None)
+        if getattr(state, "packing_format_for_cpu", False):
+            layer.weight.data, layer.weight.quant_state = _convert_weight_packed_for_cpu_inverse(
+                layer.weight.data, state)
+    return len(layers)
+
+
 def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = False) -> Any:
     """Wrap `model` in a PeftModel; a quantized base is prepared for k-bit training first.
 
@@ -40,6 +63,7 @@ def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = F
     """
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        keep_4bit_differentiable(model)
     elif gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
