@@ -1,0 +1,59 @@
+"""Rhyme pair precision and recall on hand-labelled real stanzas (no assertions).
+
+Reads the stanzas of tests/fixtures/rhyme_stanzas.jsonl from the offline corpus
+snapshot (read-only), stresses them with the real model, finds rhyme pairs with
+`qwen_qlora.metrics.rhyme.rhyme_pairs` and prints precision, recall, F1 and every miss
+and false alarm with the two line endings as the detector heard them.
+
+    PYTHONPATH=src python benchmarks/rhyme_eval.py
+    PYTHONPATH=src python benchmarks/rhyme_eval.py --quiet   # the scores only
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from qwen_qlora.metrics.rhyme import RHYME_WINDOW, line_ending, rhyme_pairs
+from qwen_qlora.metrics.stress import StressedLine, load_stresser, mark_stress
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fixtures.rhyme_stanzas import load_stanzas, score_pairs  # noqa: E402
+
+
+def _heard(line: StressedLine) -> str:
+    """The line's last word as stressed, and its ending's phones."""
+    end = line_ending(line)
+    words = [w for w in line.words if w.n_syllables]
+    last = mark_stress(words[-1].text, words[-1].stress) if words else "?"
+    return f"{last} [{end.key if end else '-'}]"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quiet", action="store_true", help="print the scores only")
+    args = ap.parse_args()
+
+    stanzas = load_stanzas()
+    stresser = load_stresser()
+    stressed = stresser.stress_texts(["\n".join(st.lines) for st in stanzas])
+    score = score_pairs(stanzas, [rhyme_pairs(lines) for lines in stressed], RHYME_WINDOW)
+    by_id = {id(st): lines for st, lines in zip(stanzas, stressed)}
+
+    n_lines = sum(len(st.lines) for st in stanzas)
+    print(f"{len(stanzas)} stanzas, {n_lines} lines, {score.tp + score.fn} gold pairs "
+          f"within {RHYME_WINDOW} lines")
+    print(f"precision {score.precision:.3f}  recall {score.recall:.3f}  F1 {score.f1:.3f}  "
+          f"(tp {score.tp}, fp {score.fp}, fn {score.fn})")
+    if args.quiet:
+        return
+    for title, items in (("misses", score.misses), ("false alarms", score.false_alarms)):
+        print(f"\n{title} ({len(items)}):")
+        for st, (i, j) in items:
+            lines = by_id[id(st)]
+            print(f"  {_heard(lines[i]):32} ~ {_heard(lines[j]):32} {st.source}:{st.line + i}")
+
+
+if __name__ == "__main__":
+    main()
