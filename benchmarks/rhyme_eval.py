@@ -1,12 +1,15 @@
 """Rhyme pair precision and recall on hand-labelled real stanzas (no assertions).
 
 Reads the stanzas of tests/fixtures/rhyme_stanzas.jsonl from the offline corpus
-snapshot (read-only), stresses them with the real model, finds rhyme pairs with
-`qwen_qlora.metrics.rhyme.rhyme_pairs` and prints precision, recall, F1 and every miss
-and false alarm with the two line endings as the detector heard them.
+snapshot (read-only), stresses them with the real model, lets the meter settle
+uncertain stresses within each stanza (`meter.fit_stress_to_meter`, as the poetics
+analysis does per poem), finds rhyme pairs with `qwen_qlora.metrics.rhyme.rhyme_pairs`
+and prints precision, recall, F1 and every miss and false alarm with the two line
+endings as the detector heard them.
 
     PYTHONPATH=src python benchmarks/rhyme_eval.py
-    PYTHONPATH=src python benchmarks/rhyme_eval.py --quiet   # the scores only
+    PYTHONPATH=src python benchmarks/rhyme_eval.py --quiet           # the scores only
+    PYTHONPATH=src python benchmarks/rhyme_eval.py --no-meter-pass   # the model's stresses
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from qwen_qlora.metrics.meter import fit_stress_to_meter
 from qwen_qlora.metrics.rhyme import RHYME_WINDOW, line_ending, rhyme_pairs
 from qwen_qlora.metrics.stress import StressedLine, load_stresser, mark_stress
 
@@ -33,11 +37,15 @@ def _heard(line: StressedLine) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quiet", action="store_true", help="print the scores only")
+    ap.add_argument("--no-meter-pass", action="store_true",
+                    help="keep the stress model's stresses (no scansion pass)")
     args = ap.parse_args()
 
     stanzas = load_stanzas()
     stresser = load_stresser()
     stressed = stresser.stress_texts(["\n".join(st.lines) for st in stanzas])
+    if not args.no_meter_pass:
+        stressed = [fit_stress_to_meter(lines) for lines in stressed]
     score = score_pairs(stanzas, [rhyme_pairs(lines) for lines in stressed], RHYME_WINDOW)
     by_id = {id(st): lines for st, lines in zip(stanzas, stressed)}
 
