@@ -53,6 +53,8 @@ def test_non_rhymes_are_rejected(a, b):
     ("Стучи́т у се́рдца", "Скрипя́т две две́рцы"),
     ("Я ви́жу стару́ху", "Круго́м черну́ха"),
     ("Над ши́рью Во́лгой", "Был путь недо́лгий"),          # ... and softness: г / г'
+    ("Полёт журавли́ный", "Доро́гой стари́нной"),       # a final й counts for nothing
+    ("Лежи́т середи́ны", "Шумя́т журавли́ный"),
     ("Звени́т оси́на", "Скрипи́т кали́на"),               # (exact: still a rhyme)
     ("Звучи́т зде́сь", "Поёт пе́снь"),                    # closed coda: one consonant more
     ("Тут ку́ст", "Мир иску́сств"),
@@ -73,6 +75,8 @@ def test_inexact_rhymes_are_found(a, b):
     ("Я шла отту́да", "Я жду отве́та"),                  # stressed vowels differ
     ("Бе́лая ро́за", "Ста́рая ло́шадь"),                  # consonants after the vowel differ
     ("Стоя́л замо́к", "Прише́л в замке́"),               # open vs closed not in -й
+    ("Зову́ друзе́й", "Сиди́т в конуре́"),               # ... nor -й over another support
+    ("Холо́дный мра́мор", "Глаза́ с слеза́ми"),          # last vowel and coda differ: assonance
 ])
 def test_inexact_non_rhymes_are_rejected(a, b):
     assert not rhyme(a, b)

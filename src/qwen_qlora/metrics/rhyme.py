@@ -21,11 +21,12 @@ that decide whether words rhyme to a Russian ear:
 Two endings rhyme when they are equal, or when, as a careful ear hears real verse:
 
 - feminine and longer endings (cut after their last vowel) have the same stressed
-  vowel, и and ы counted as one ("зати́х" / "святы́х", "родны́е" / "Росси́я"), the
-  same consonants up to voicing and softness ("у́тро" / "му́дро", "Во́лгой" /
-  "недо́лгий"), and any unstressed vowels ("се́рдца" / "две́рцы", "стару́ху" /
-  "черну́ха"); consonants after the last vowel may differ or be missing, a truncated
-  rhyme ("ве́тер" / "на све́те");
+  vowel, и and ы counted as one ("зати́х" / "святы́х", "родны́е" / "Росси́я"), and
+  the same consonants up to voicing and softness ("у́тро" / "му́дро", "Во́лгой" /
+  "недо́лгий"); consonants after the last vowel may differ or be missing, a
+  truncated rhyme ("ве́тер" / "на све́те"); unstressed vowels may differ ("се́рдца" /
+  "две́рцы", "стару́ху" / "черну́ха"), the last one only where the consonants after
+  it agree (else it is an assonance: "мра́мор" / "слеза́ми");
 - closed masculine endings have the same vowel and consonants equal up to voicing and
   softness, or one more final consonant on one side ("пе́снь" / "зде́сь");
 - open masculine endings need the same stressed vowel and a supporting consonant equal
@@ -219,7 +220,7 @@ def _match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
         return False
     if _n_vowels(a) == 1 and _n_vowels(b) == 1:
         return _closed_match(a, b)
-    return _inexact_match(_up_to_last_vowel(a), _up_to_last_vowel(b))
+    return _inexact_match(a, b)
 
 
 def _is_open(phones: tuple[str, ...]) -> bool:
@@ -265,7 +266,7 @@ def _open_meets_iotated(open_: tuple[str, ...], closed: tuple[str, ...], support
     an 'е' read as 'ё' would make "замке́" rhyme with "тугой".)"""
     return (_is_open(open_) and len(closed) == 2 and closed[1] == "й"
             and open_[1] == closed[0] and bool(support)
-            and _supports_agree(open_[0], support))
+            and _plain(open_[0]) == _plain(support))
 
 
 def _closed_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -285,24 +286,39 @@ def _up_to_last_vowel(phones: Sequence[str]) -> tuple[str, ...]:
 
 
 def _inexact_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Inexact rhyme of two endings cut after their last vowel: the consonants after
-    it may differ ("ве́тер" / "све́те", "серди́то" / "копы́том"); the other consonants
-    must agree up to voicing and softness ("у́тро" / "му́дро", "горизо́нте" /
-    "тро́ньте"); unstressed vowels may differ ("жемчу́жною" / "ю́жную", "бе́лым" /
-    "те́лом", "отку́да" / "повсю́ду"), as they are slurred in speech. The stressed
-    vowels must agree and at least one vowel must follow them, so closed masculine
-    endings ("сад" / "сам") never match here."""
-    if len(a) != len(b) or _n_vowels(a) < 2:
+    """Inexact rhyme of two endings with a vowel after the stressed one. The endings
+    are cut after their last vowel; the consonants cut off may differ ("ве́тер" /
+    "на све́те", "серди́то" / "копы́том"). What is left must have the same stressed
+    vowel and consonants equal up to voicing and softness ("у́тро" / "му́дро",
+    "горизо́нте" / "тро́ньте"); unstressed vowels inside may differ ("жемчу́жною" /
+    "ю́жную"), as they are slurred in speech, and so may the last vowel when the
+    consonants after it agree ("бе́лым" / "те́лом", "отку́да" / "повсю́ду"; a final й
+    counts for nothing: "журавли́ный" / "середи́ны"). Both differences at once make
+    an assonance, not a rhyme ("мра́мор" / "слеза́ми")."""
+    a, b = _drop_final_glide(a), _drop_final_glide(b)
+    cut_a, cut_b = _up_to_last_vowel(a), _up_to_last_vowel(b)
+    if len(cut_a) != len(cut_b) or _n_vowels(cut_a) < 2:
         return False
-    for x, y in zip(a, b):
+    codas_agree = [_plain(p) for p in a[len(cut_a):]] == [_plain(p) for p in b[len(cut_b):]]
+    last = len(cut_a) - 1
+    for i, (x, y) in enumerate(zip(cut_a, cut_b)):
         if _is_vowel(x) != _is_vowel(y):
             return False
-        if _is_vowel(x):
-            if x.isupper() != y.isupper() or (x.isupper() and not _same_vowel(x, y)):
+        if not _is_vowel(x):
+            if _plain(x) != _plain(y):
                 return False
-        elif _plain(x) != _plain(y):
+        elif x.isupper() or y.isupper():
+            if not (x.isupper() and y.isupper() and _same_vowel(x, y)):
+                return False
+        elif x != y and i == last and not codas_agree:
             return False
     return True
+
+
+def _drop_final_glide(phones: tuple[str, ...]) -> tuple[str, ...]:
+    if len(phones) > 2 and phones[-1] == "й" and _is_vowel(phones[-2]) and phones[-2].islower():
+        return phones[:-1]
+    return phones
 
 
 def rhyme_pairs(lines: Sequence[StressedLine], window: int = RHYME_WINDOW) -> list[tuple[int, int]]:
