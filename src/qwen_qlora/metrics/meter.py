@@ -172,8 +172,9 @@ def fit_stress_to_meter(lines: Sequence[StressedLine]) -> list[StressedLine]:
     are a homograph's listed stresses ("му́ки" / "муки́"), a stress guessed by the
     fallback rule, and the line's last stressed word, where poets use the old or the
     poetic stress ("ска́ла", "приподняли́", "заложён") that the model does not know;
-    the last stress must then land where the last stress of one of the poem's fitting
-    lines does (a poem keeps its line lengths). Monosyllables need no choice: they fit
+    the line must then take the shape of one of the poem's fitting lines: the same
+    last stress position and the same number of syllables after it (a poem keeps its
+    line lengths and clausulas). Monosyllables need no choice: they fit
     either way.
 
     The meter is the syllabo-tonic one that fits the most lines once uncertain words
@@ -204,11 +205,16 @@ def fit_stress_to_meter(lines: Sequence[StressedLine]) -> list[StressedLine]:
 def _refit_all(verse: Sequence[StressedLine], period: int, offset: int) -> list[StressedLine | None]:
     """Each line as it fits the meter (itself when it fits as stressed), or None."""
     fits = [fit_classical(ln.pattern, ln.last_stress, period, offset).fits for ln in verse]
-    lasts = Counter(ln.last_stress for ln, ok in zip(verse, fits) if ok)
-    return [ln if ok else _refit(ln, period, offset, lasts) for ln, ok in zip(verse, fits)]
+    shapes = Counter(_shape(ln.n_syllables, ln.last_stress) for ln, ok in zip(verse, fits) if ok)
+    return [ln if ok else _refit(ln, period, offset, shapes) for ln, ok in zip(verse, fits)]
 
 
-def _refit(line: StressedLine, period: int, offset: int, lasts: Counter) -> StressedLine | None:
+def _shape(n_syllables: int, last: int) -> tuple[int, int]:
+    """A line's last stress position and the number of syllables after it."""
+    return last, n_syllables - last - 1
+
+
+def _refit(line: StressedLine, period: int, offset: int, shapes: Counter) -> StressedLine | None:
     """The line with the fewest stress changes that fits the meter, or None."""
     last_word = last_stressed_word(line.words)
     starts, options, pos = [], [], 0
@@ -232,11 +238,12 @@ def _refit(line: StressedLine, period: int, offset: int, lasts: Counter) -> Stre
                 pattern[start:start + w.n_syllables] = ["+" if j == s else "-"
                                                         for j in range(w.n_syllables)]
         last = starts[last_word] + (choice[last_word] or 0)
-        if choice[last_word] != line.words[last_word].stress and last not in lasts:
+        shape = _shape(line.n_syllables, last)
+        if choice[last_word] != line.words[last_word].stress and shape not in shapes:
             continue
         if not fit_classical("".join(pattern), last, period, offset).fits:
             continue
-        rank = (sum(s != w.stress for w, s in zip(line.words, choice)), -lasts[last])
+        rank = (sum(s != w.stress for w, s in zip(line.words, choice)), -shapes[shape])
         if best is None or rank < best[0]:
             best = (rank, choice)
     if best is None:
