@@ -174,11 +174,11 @@ def fit_stress_to_meter(lines: Sequence[StressedLine]) -> list[StressedLine]:
     poetic stress ("ска́ла", "приподняли́", "заложён") that the model does not know;
     the line must then take the shape of one of the poem's fitting lines: the same
     last stress position and the same number of syllables after it (a poem keeps its
-    line lengths and clausulas). Monosyllables need no choice: they fit
-    either way.
+    line lengths and clausulas). Monosyllables need no choice: they fit either way.
 
     The meter is the syllabo-tonic one that fits the most lines once uncertain words
-    may move; it must then fit `REFIT_SHARE` of the lines. Poems in no syllabo-tonic
+    may move (on a tie, the one that fits the most as stressed); it must then fit
+    `REFIT_SHARE` of the lines. Poems in no syllabo-tonic
     meter, and lines that fit as they are, keep the model's stresses. Returns the lines
     in order (blank and one-syllable lines untouched); a changed word has source
     "meter"."""
@@ -187,13 +187,14 @@ def fit_stress_to_meter(lines: Sequence[StressedLine]) -> list[StressedLine]:
     verse = [lines[i] for i in index]
     if not verse:
         return out
-    best: tuple[int, list[StressedLine | None]] | None = None
+    best: tuple[tuple[int, int], list[StressedLine | None]] | None = None
     for period, offset in CLASSICAL.values():
         fitted = _refit_all(verse, period, offset)
-        n_fit = sum(f is not None for f in fitted)
-        if best is None or n_fit > best[0]:
-            best = (n_fit, fitted)
-    n_fit, fitted = best
+        rank = (sum(f is not None for f in fitted),
+                sum(f is ln for f, ln in zip(fitted, verse)))
+        if best is None or rank > best[0]:
+            best = (rank, fitted)
+    (n_fit, _), fitted = best
     if n_fit < REFIT_SHARE * len(verse):
         return out
     for i, f in zip(index, fitted):
@@ -202,7 +203,8 @@ def fit_stress_to_meter(lines: Sequence[StressedLine]) -> list[StressedLine]:
     return out
 
 
-def _refit_all(verse: Sequence[StressedLine], period: int, offset: int) -> list[StressedLine | None]:
+def _refit_all(verse: Sequence[StressedLine], period: int,
+               offset: int) -> list[StressedLine | None]:
     """Each line as it fits the meter (itself when it fits as stressed), or None."""
     fits = [fit_classical(ln.pattern, ln.last_stress, period, offset).fits for ln in verse]
     shapes = Counter(_shape(ln.n_syllables, ln.last_stress) for ln, ok in zip(verse, fits) if ok)
