@@ -34,16 +34,19 @@ Two endings rhyme when they are equal, or when, as a careful ear hears real vers
   sides ("сне́" / "земле́", "мою́" / "люблю́"); an open ending also rhymes with the
   same vowel closed by й over the same support ("трюмо́" / "прямо́й").
 
-A word never rhymes with itself. Spelling alone never makes a rhyme: "у́тро" and
+A line that ends in a personal pronoun may also be read with the pronoun unstressed,
+leaning on the word before it: a compound rhyme ("две́ри я" / "безве́рия", "где́ я" /
+"иде́я"). A word never rhymes with itself. Spelling alone never makes a rhyme: "у́тро" and
 "хитро́" end alike on paper but their stresses differ, so their endings do too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from qwen_qlora.metrics.stress import VOWELS, StressedLine, count_syllables, last_stressed_word
+from qwen_qlora.metrics.stress import (VOWELS, StressedLine, Word, count_syllables,
+                                       last_stressed_word)
 
 IOTATED = {"я": "а", "е": "э", "ё": "о", "ю": "у"}
 ALWAYS_HARD = set("жшц")
@@ -58,6 +61,9 @@ CLUSTERS = [("ться", "ца"), ("тся", "ца"), ("вств", "ств"), ("
 # -ого/-его of adjectives and pronouns is said -ово/-ево ("ничего́" / "торжество́"),
 # except in these words, where г is a root consonant
 G_STAYS = {"мн", "немн", "стр", "уб", "дор", "недор", "отл", "пол", "нестр", "разл"}
+# a line-final personal pronoun may lean on the word before it, unstressed, and make
+# a compound rhyme ("две́ри я" / "безве́рия")
+UNSTRESSED_PRONOUNS = frozenset({"я", "ты", "мы", "вы", "нам", "вам"})
 SCHEMES = ("ABAB", "AABB", "ABBA", "ABCB", "none", "other")
 RHYME_WINDOW = 3  # a line may rhyme with any of the next three lines (ABBA needs three)
 
@@ -174,6 +180,7 @@ class Ending:
     word: str                 # the rhyme word, lowercased, for the no-self-rhyme rule
     maybe_yo: bool = False    # stressed letter is 'е', which many texts write for 'ё'
     support: str = ""         # the consonant before the stressed vowel ("" if none)
+    compound: Ending | None = None   # the line read with its final pronoun unstressed
 
     @property
     def key(self) -> str:
@@ -186,14 +193,26 @@ class Ending:
 
 
 def line_ending(line: StressedLine) -> Ending | None:
-    """The rhyming ending of a line, or None for a line without vowels."""
+    """The rhyming ending of a line, or None for a line without vowels. A line that
+    ends in a personal pronoun after another word also has a compound ending, with
+    the pronoun unstressed ("две́ри я" / "безве́рия", "где́ я" / "иде́я"), in `compound`."""
     idx = last_stressed_word(line.words)
     if idx is None:
         return None
-    word = line.words[idx]
+    ending = _ending_at(line.words, idx)
+    voiced = [k for k, w in enumerate(line.words[:idx]) if w.n_syllables]
+    if line.words[idx].text.lower() in UNSTRESSED_PRONOUNS and voiced:
+        ending = replace(ending, compound=_ending_at(line.words, voiced[-1]))
+    return ending
+
+
+def _ending_at(words: Sequence[Word], idx: int) -> Ending:
+    """The ending that starts at the stress of words[idx] (the words after it are
+    unstressed)."""
+    word = words[idx]
     phones, at = transcribe(word.text, word.stress)
     tail = phones[at:]
-    for extra in line.words[idx + 1:]:
+    for extra in words[idx + 1:]:
         tail += transcribe(extra.text, None)[0]
     support = phones[at - 1] if at and not _is_vowel(phones[at - 1]) else ""
     if len(tail) == 1 and at > 0:
@@ -203,7 +222,14 @@ def line_ending(line: StressedLine) -> Ending | None:
 
 
 def endings_rhyme(a: Ending | None, b: Ending | None) -> bool:
-    if a is None or b is None or a.word == b.word:
+    if a is None or b is None:
+        return False
+    return any(_readings_rhyme(x, y) for x in (a, a.compound) for y in (b, b.compound)
+               if x is not None and y is not None)
+
+
+def _readings_rhyme(a: Ending, b: Ending) -> bool:
+    if a.word == b.word:
         return False
     if _open_meets_iotated(a.phones, b.phones, b.support) \
             or _open_meets_iotated(b.phones, a.phones, a.support):
