@@ -1,10 +1,13 @@
 """Meter recognition on hand-stressed lines (no stress model needed)."""
 
+from dataclasses import replace
+
 import pytest
 
 from qwen_qlora.metrics.meter import (MIN_REGULARITY, classify_meter, fit_accentual,
-                                      fit_classical, fit_line)
-from qwen_qlora.metrics.stress import parse_stressed
+                                      fit_classical, fit_line, fit_stress_to_meter)
+from qwen_qlora.metrics.rhyme import rhyme_pairs
+from qwen_qlora.metrics.stress import StressedLine, parse_stressed
 
 POEMS = {
     ("iamb", 4): "Мой дя́дя са́мых че́стных пра́вил,\nКогда́ не в шу́тку занемо́г,\n"
@@ -84,3 +87,60 @@ def test_fit_accentual_intervals():
     assert fit_accentual("+---+---+", 8, 3).fits                # ...are a taktovik
     assert not fit_accentual("++", 1, 2).fits                   # adjacent stresses never fit
     assert fit_accentual("???-+", 4, 2).feet == 2               # monosyllables stressed as needed
+
+
+def as_model(text: str, **moved: tuple[int, tuple[int, ...]]) -> list:
+    """Hand-stressed lines as if the stress model had stressed them, with the words
+    named in `moved` given a (wrong) stress and the homograph alternatives listed."""
+    out = []
+    for line in parse_stressed(text):
+        words = []
+        for w in line.words:
+            w = replace(w, source="model") if w.n_syllables > 1 else w
+            if w.text in moved:
+                stress, alternatives = moved[w.text]
+                w = replace(w, stress=stress, alternatives=alternatives)
+            words.append(w)
+        out.append(StressedLine(line.text, tuple(words)))
+    return out
+
+
+IAMB = ("Над ре́чкой ти́хой ве́тер сты́л,\nШуме́ли ли́стья у пруда́,\n"
+        "Я до́лго по́ле обходи́л\nИ вдаль гляде́л на провода́.")
+
+
+def test_meter_pass_gives_the_rhyme_word_the_meters_stress():
+    lines = as_model(IAMB, обходил=(1, ()))          # "обхо́дил": the line breaks the iamb
+    assert rhyme_pairs(lines) == [(1, 3)]
+    fitted = fit_stress_to_meter(lines)
+    word = fitted[2].words[-1]
+    assert (word.stress, word.source) == (2, "meter")
+    assert rhyme_pairs(fitted) == [(0, 2), (1, 3)]
+    assert fitted[:2] == lines[:2] and fitted[3] == lines[3]   # fitting lines untouched
+    assert classify_meter(fitted).regularity == 1.0
+
+
+def test_meter_pass_picks_a_homographs_listed_stress():
+    text = ("Бу́ря мгло́ю не́бо кро́ет,\nМу́ки зна́ла и печа́ль;\n"
+            "То, как зверь, она́ заво́ет,\nТо гляди́т в пусту́ю да́ль.")
+    lines = as_model(text, Муки=(1, (0,)))               # the model chose "муки́"
+    word = fit_stress_to_meter(lines)[1].words[0]
+    assert (word.stress, word.source) == (0, "meter")
+    # a word that is neither a homograph nor the rhyme word keeps the model's stress
+    lines = as_model(text, Муки=(1, ()))
+    assert fit_stress_to_meter(lines) == lines
+
+
+def test_meter_pass_leaves_marked_stress_and_loose_verse_alone():
+    marked = parse_stressed(IAMB.replace("обходи́л", "обхо́дил"))   # the text says so
+    assert fit_stress_to_meter(marked) == marked
+    dolnik = as_model(POEMS[("dolnik", 3)], ветер=(1, ()))
+    assert fit_stress_to_meter(dolnik) == dolnik                   # no syllabo-tonic meter
+    assert fit_stress_to_meter([]) == []
+
+
+def test_meter_pass_keeps_the_poems_line_length():
+    # "ви́дел" would fit the iamb only as a line whose last stress falls where no other
+    # line's does (a foot short): the pass does not guess
+    lines = as_model(IAMB.replace("обходи́л", "ви́дел"), видел=(1, ()))
+    assert fit_stress_to_meter(lines) == lines

@@ -46,6 +46,46 @@ def test_non_rhymes_are_rejected(a, b):
     assert not rhyme(a, b)
 
 
+@pytest.mark.parametrize("a, b", [
+    ("Ого́нь уже́ осты́л", "Я ве́чер проводи́л"),         # и and ы are one vowel
+    ("Поля́ родны́е", "Моя́ Росси́я"),                    # ... also with iotated endings
+    ("Я шла отту́да", "Иду́ повсю́ду"),                   # final unstressed vowels differ
+    ("Стучи́т у се́рдца", "Скрипя́т две две́рцы"),
+    ("Я ви́жу стару́ху", "Круго́м черну́ха"),
+    ("Над ши́рью Во́лгой", "Был путь недо́лгий"),          # ... and softness: г / г'
+    ("Полёт журавли́ный", "Доро́гой стари́нной"),       # a final й counts for nothing
+    ("Лежи́т середи́ны", "Шумя́т журавли́ный"),
+    ("Звени́т оси́на", "Скрипи́т кали́на"),               # (exact: still a rhyme)
+    ("Звучи́т зде́сь", "Поёт пе́снь"),                    # closed coda: one consonant more
+    ("Тут ку́ст", "Мир иску́сств"),
+    ("Бра́т", "Опя́ть мне жа́ть"),                       # closed coda: softness
+    ("Лежи́т в земле́", "Пришла́ во сне́"),               # open: both supports soft
+    ("Пою́ мою́", "Я вас люблю́"),
+    ("Стои́т трюмо́", "Был день прямо́й"),               # open meets -й over the same support
+    ("Не ви́жу ничего́", "Он ждал торжество́"),          # -ого said -ово
+    ("Средь очерта́ний", "Всё неуста́нней"),            # doubled soft consonant once
+    ("Откро́ю две́ри я", "Насту́пит час безве́рия"),   # compound: the pronoun unstressed
+    ("Кака́я в нём иде́я", "Не зна́ю, где́ я"),
+    ("Тепе́рь свобо́дна я", "Земля́ моя́"),             # ... the stressed reading still holds
+])
+def test_inexact_rhymes_are_found(a, b):
+    assert rhyme(a, b)
+
+
+@pytest.mark.parametrize("a, b", [
+    ("Твои́ черты́", "Все ра́ны мои́"),                  # open: и after т is ы, not и
+    ("Он се́л на мо́ст", "И съе́л весь мо́х"),            # codas differ, not by one more
+    ("Я шла отту́да", "Я жду отве́та"),                  # stressed vowels differ
+    ("Бе́лая ро́за", "Ста́рая ло́шадь"),                  # consonants after the vowel differ
+    ("Стоя́л замо́к", "Прише́л в замке́"),               # open vs closed not in -й
+    ("Зову́ друзе́й", "Сиди́т в конуре́"),               # ... nor -й over another support
+    ("Холо́дный мра́мор", "Глаза́ с слеза́ми"),          # last vowel and coda differ: assonance
+    ("Иду́ домо́й я", "Пришла́ весна́"),               # a compound reading that does not rhyme
+])
+def test_inexact_non_rhymes_are_rejected(a, b):
+    assert not rhyme(a, b)
+
+
 def test_transcription_rules():
     assert transcribe("сад", 0)[0] == ["с", "А", "т"]               # final devoicing
     assert transcribe("ложка", 0)[0] == ["л", "О", "ш", "к", "а"]   # devoicing before к
@@ -55,6 +95,9 @@ def test_transcription_rules():
     phones, at = transcribe("моя", 1)
     assert phones[at - 1:] == ["й", "А"]                            # iotated я after a vowel
     assert transcribe("ёлка", 0)[0][:2] == ["й", "О"]
+    assert transcribe("ничего", 2)[0][-2:] == ["в", "О"]           # -ого said -ово
+    assert transcribe("много", 0)[0][-2:] == ["г", "а"]             # ... but not in много
+    assert transcribe("неустанней", 2)[0][-4:] == ["А", "н'", "и", "й"]  # нн' once, soft
 
 
 SCHEMES = {

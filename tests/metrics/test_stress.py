@@ -3,8 +3,11 @@
 import pytest
 import torch
 
-from qwen_qlora.metrics.stress import (ACUTE, Word, count_syllables, heuristic_stress,
-                                       load_stresser, mark_stress, parse_marked, parse_stressed)
+from types import SimpleNamespace
+
+from qwen_qlora.metrics.stress import (ACUTE, Stresser, Word, count_syllables,
+                                       heuristic_stress, homograph_stresses, load_stresser,
+                                       mark_stress, parse_marked, parse_stressed)
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +91,22 @@ def test_parse_stressed_demands_marks():
     assert parse_stressed("Доро́га в сад")[0].pattern == "-+-?"
     with pytest.raises(ValueError, match="'дорога' has no stress mark"):
         parse_stressed("Сад и дорога")
+
+
+def test_homographs_keep_their_other_stresses(stresser):
+    (line,) = stresser.stress_text("С выраженьем надежды и муки")
+    muki = line.words[-1]
+    assert muki.source == "model" and set(muki.alternatives) | {muki.stress} == {0, 1}
+    assert muki.stress not in muki.alternatives
+    assert line.words[1].alternatives == ()                     # "выраженьем": one stress
+    (marked,) = stresser.stress_text("С выраженьем надежды и му́ки")
+    assert marked.words[-1].alternatives == ()                  # the text decided
+
+
+def test_homograph_stresses_from_the_dictionary():
+    fake = SimpleNamespace(homosolver=SimpleNamespace(homodict={
+        "муки": ["м+уки", "мук+и"], "мел": ["м+ёл", "м+ел"], "замок": ["з+амок", "зам+ок"]}))
+    assert homograph_stresses(fake) == {"муки": (0, 1), "замок": (0, 1)}   # мел: one vowel
+    with pytest.raises(RuntimeError, match="homograph dictionary"):
+        Stresser(SimpleNamespace())
+    assert Stresser(SimpleNamespace(), homographs={}).homographs == {}

@@ -13,15 +13,20 @@ fitting one (syllabo-tonic before dolnik before taktovik, see `CLASSICAL_SHARE`)
 dolnik accepts most amphibrach and many iambic lines too, so the raw maximum would
 call almost everything dolnik. Regularity is the share of lines that fit the chosen
 meter. Fewer than half the lines fitting anything gives "other".
+
+`fit_stress_to_meter` is scansion's second pass: in a syllabo-tonic poem, words whose
+stress is uncertain (homographs, guessed stresses, the rhyme word) take the stress the
+meter asks for.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import product
 
-from qwen_qlora.metrics.stress import StressedLine
+from qwen_qlora.metrics.stress import StressedLine, last_stressed_word
 
 # meter -> (period, offset of the first ictus)
 CLASSICAL = {
@@ -151,3 +156,100 @@ def classify_meter(lines: Sequence[StressedLine]) -> MeterResult:
     feet = Counter(f.feet for f in fits[chosen] if f.fits).most_common(1)[0][0]
     return MeterResult(chosen, feet, shares[chosen], n,
                        tuple(f.fits for f in fits[chosen]), shares)
+
+
+# a line tries at most this many stress combinations of its uncertain words
+MAX_COMBINATIONS = 64
+# the stress pass trusts a syllabo-tonic meter that fits at least this share of the
+# lines once uncertain stresses may move (a dolnik's lines fit a ternary meter in
+# far fewer, so its stresses are left alone)
+REFIT_SHARE = 0.8
+
+
+def fit_stress_to_meter(lines: Sequence[StressedLine]) -> list[StressedLine]:
+    """Scansion's second pass: give the words whose stress is uncertain the stress the
+    poem's meter asks for, as a reader of verse (and scansion tools) would. Uncertain
+    are a homograph's listed stresses ("му́ки" / "муки́"), a stress guessed by the
+    fallback rule, and the line's last stressed word, where poets use the old or the
+    poetic stress ("ска́ла", "приподняли́", "заложён") that the model does not know;
+    the line must then take the shape of one of the poem's fitting lines: the same
+    last stress position and the same number of syllables after it (a poem keeps its
+    line lengths and clausulas). Monosyllables need no choice: they fit either way.
+
+    The meter is the syllabo-tonic one that fits the most lines once uncertain words
+    may move (on a tie, the one that fits the most as stressed); it must then fit
+    `REFIT_SHARE` of the lines. Poems in no syllabo-tonic
+    meter, and lines that fit as they are, keep the model's stresses. Returns the lines
+    in order (blank and one-syllable lines untouched); a changed word has source
+    "meter"."""
+    out = list(lines)
+    index = [i for i, ln in enumerate(lines) if ln.n_syllables >= 2]
+    verse = [lines[i] for i in index]
+    if not verse:
+        return out
+    best: tuple[tuple[int, int], list[StressedLine | None]] | None = None
+    for period, offset in CLASSICAL.values():
+        fitted = _refit_all(verse, period, offset)
+        rank = (sum(f is not None for f in fitted),
+                sum(f is ln for f, ln in zip(fitted, verse)))
+        if best is None or rank > best[0]:
+            best = (rank, fitted)
+    (n_fit, _), fitted = best
+    if n_fit < REFIT_SHARE * len(verse):
+        return out
+    for i, f in zip(index, fitted):
+        if f is not None:
+            out[i] = f
+    return out
+
+
+def _refit_all(verse: Sequence[StressedLine], period: int,
+               offset: int) -> list[StressedLine | None]:
+    """Each line as it fits the meter (itself when it fits as stressed), or None."""
+    fits = [fit_classical(ln.pattern, ln.last_stress, period, offset).fits for ln in verse]
+    shapes = Counter(_shape(ln.n_syllables, ln.last_stress) for ln, ok in zip(verse, fits) if ok)
+    return [ln if ok else _refit(ln, period, offset, shapes) for ln, ok in zip(verse, fits)]
+
+
+def _shape(n_syllables: int, last: int) -> tuple[int, int]:
+    """A line's last stress position and the number of syllables after it."""
+    return last, n_syllables - last - 1
+
+
+def _refit(line: StressedLine, period: int, offset: int, shapes: Counter) -> StressedLine | None:
+    """The line with the fewest stress changes that fits the meter, or None."""
+    last_word = last_stressed_word(line.words)
+    starts, options, pos = [], [], 0
+    for k, w in enumerate(line.words):
+        starts.append(pos)
+        pos += w.n_syllables
+        if w.n_syllables < 2 or w.source not in ("model", "heuristic"):
+            options.append((w.stress,))
+        elif w.source == "heuristic" or k == last_word:
+            options.append((w.stress, *(s for s in range(w.n_syllables) if s != w.stress)))
+        else:
+            options.append((w.stress, *w.alternatives))
+    base = list(line.pattern)
+    best = None
+    for n, choice in enumerate(product(*options)):
+        if n >= MAX_COMBINATIONS:
+            break
+        pattern = list(base)
+        for w, start, s in zip(line.words, starts, choice):
+            if w.n_syllables > 1 and s != w.stress:
+                pattern[start:start + w.n_syllables] = ["+" if j == s else "-"
+                                                        for j in range(w.n_syllables)]
+        last = starts[last_word] + (choice[last_word] or 0)
+        shape = _shape(line.n_syllables, last)
+        if choice[last_word] != line.words[last_word].stress and shape not in shapes:
+            continue
+        if not fit_classical("".join(pattern), last, period, offset).fits:
+            continue
+        rank = (sum(s != w.stress for w, s in zip(line.words, choice)), -shapes[shape])
+        if best is None or rank < best[0]:
+            best = (rank, choice)
+    if best is None:
+        return None
+    words = tuple(w if s == w.stress else replace(w, stress=s, source="meter", alternatives=())
+                  for w, s in zip(line.words, best[1]))
+    return StressedLine(line.text, words)

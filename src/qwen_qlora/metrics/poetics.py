@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 
-from qwen_qlora.metrics.meter import METERS, MeterResult, classify_meter
+from qwen_qlora.metrics.meter import METERS, MeterResult, classify_meter, fit_stress_to_meter
 from qwen_qlora.metrics.rhyme import SCHEMES, quatrain_scheme, quatrains, rhyme_pairs
 from qwen_qlora.metrics.stress import StressedLine, Stresser
 
@@ -33,7 +33,8 @@ class PoemPoetics:
     rhyme_pairs: list[tuple[int, int]]  # indices into `verse`
     schemes: list[str]                  # one per quatrain
     n_polysyllables: int
-    n_heuristic: int                    # polysyllables stressed by the fallback
+    n_heuristic: int                    # polysyllables stressed by the fallback (and
+                                        # not settled by the meter)
 
     @property
     def rhymed_lines(self) -> int:
@@ -41,6 +42,9 @@ class PoemPoetics:
 
 
 def analyse_lines(lines: list[StressedLine]) -> PoemPoetics:
+    """Meter, rhymes and schemes of one stressed poem, after the scansion pass has
+    settled its uncertain stresses (`fit_stress_to_meter`)."""
+    lines = fit_stress_to_meter(lines)
     verse = [ln for ln in lines if ln.n_syllables > 0]
     words = [w for ln in verse for w in ln.words if w.n_syllables > 1]
     return PoemPoetics(

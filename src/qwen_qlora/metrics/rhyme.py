@@ -15,23 +15,38 @@ that decide whether words rhyme to a Russian ear:
 - voiced obstruents are devoiced at the end of a word and before a voiceless one
   (and the reverse before a voiced one), so "сад" rhymes with "сат", "мороз" with "нёс";
 - common clusters are simplified (-тся/-ться to ца, стн, здн, лнц, рдц, вств, сч);
-  doubled consonants count once.
+  doubled consonants count once (the softer kept); -ого/-его is said -ово/-ево
+  ("ничего́" / "торжество́") except where г belongs to the root ("мно́го").
 
-Two endings rhyme when they are equal, or when they agree up to the last vowel and
-differ only in the consonants after it (an inexact rhyme like "ве́тер" / "на све́те"),
-in voicing, or in slurred inner unstressed vowels ("жемчу́жною" / "ю́жную"). Open
-masculine endings need the same stressed vowel and a supporting consonant equal up
-to voicing, or none on one side ("мои́" / "любви́").
-A word never rhymes with itself. Spelling alone never makes a rhyme: "у́тро" and
+Two endings rhyme when they are equal, or when, as a careful ear hears real verse:
+
+- feminine and longer endings (cut after their last vowel) have the same stressed
+  vowel, и and ы counted as one ("зати́х" / "святы́х", "родны́е" / "Росси́я"), and
+  the same consonants up to voicing and softness ("у́тро" / "му́дро", "Во́лгой" /
+  "недо́лгий"); consonants after the last vowel may differ or be missing, a
+  truncated rhyme ("ве́тер" / "на све́те"); unstressed vowels may differ ("се́рдца" /
+  "две́рцы", "стару́ху" / "черну́ха"), the last one only where the consonants after
+  it agree (else it is an assonance: "мра́мор" / "слеза́ми");
+- closed masculine endings have the same vowel and consonants equal up to voicing and
+  softness, or one more final consonant on one side ("пе́снь" / "зде́сь");
+- open masculine endings need the same stressed vowel and a supporting consonant equal
+  up to voicing and softness, none on one side ("мои́" / "любви́"), or soft on both
+  sides ("сне́" / "земле́", "мою́" / "люблю́"); an open ending also rhymes with the
+  same vowel closed by й over the same support ("трюмо́" / "прямо́й").
+
+A line that ends in a personal pronoun may also be read with the pronoun unstressed,
+leaning on the word before it: a compound rhyme ("две́ри я" / "безве́рия", "где́ я" /
+"иде́я"). A word never rhymes with itself. Spelling alone never makes a rhyme: "у́тро" and
 "хитро́" end alike on paper but their stresses differ, so their endings do too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from qwen_qlora.metrics.stress import VOWELS, StressedLine, last_stressed_word
+from qwen_qlora.metrics.stress import (VOWELS, StressedLine, Word, count_syllables,
+                                       last_stressed_word)
 
 IOTATED = {"я": "а", "е": "э", "ё": "о", "ю": "у"}
 ALWAYS_HARD = set("жшц")
@@ -43,6 +58,12 @@ VOICING = set("бгдзж")  # voiced obstruents that voice the consonant before
 CLUSTERS = [("ться", "ца"), ("тся", "ца"), ("вств", "ств"), ("стн", "сн"), ("здн", "зн"),
             ("стл", "сл"), ("рдц", "рц"), ("лнц", "нц"), ("сч", "щ"), ("зч", "щ"),
             ("жч", "щ"), ("тч", "ч"), ("дч", "ч")]
+# -ого/-его of adjectives and pronouns is said -ово/-ево ("ничего́" / "торжество́"),
+# except in these words, where г is a root consonant
+G_STAYS = {"мн", "немн", "стр", "уб", "дор", "недор", "отл", "пол", "нестр", "разл"}
+# a line-final personal pronoun may lean on the word before it, unstressed, and make
+# a compound rhyme ("две́ри я" / "безве́рия")
+UNSTRESSED_PRONOUNS = frozenset({"я", "ты", "мы", "вы", "нам", "вам"})
 SCHEMES = ("ABAB", "AABB", "ABBA", "ABCB", "none", "other")
 RHYME_WINDOW = 3  # a line may rhyme with any of the next three lines (ABBA needs three)
 
@@ -51,6 +72,9 @@ def transcribe(word: str, stress: int | None) -> tuple[list[str], int | None]:
     """Phonemes of a word (consonants carry "'" when soft; the stressed vowel is
     uppercase) and the index of the stressed vowel among them."""
     letters = _mark_stressed(word.lower(), stress)
+    if letters[-3:].lower() in ("ого", "его") and letters[:-3].lower() not in G_STAYS \
+            and count_syllables(letters) > 1:
+        letters = letters[:-2] + "в" + letters[-1]
     for old, new in CLUSTERS:
         letters = letters.replace(old, new)
     phones: list[str] = []
@@ -140,9 +164,11 @@ def _assimilate(phones: list[str]) -> list[str]:
 
 
 def _collapse(phones: list[str]) -> list[str]:
+    """A doubled consonant counts once, the softer of the two kept ("неуста́нней")."""
     out: list[str] = []
     for p in phones:
-        if out and p == out[-1] and not _is_vowel(p):
+        if out and not _is_vowel(p) and not _is_vowel(out[-1]) and p[0] == out[-1][0]:
+            out[-1] = max(out[-1], p, key=len)
             continue
         out.append(p)
     return out
@@ -153,6 +179,8 @@ class Ending:
     phones: tuple[str, ...]   # from the stressed vowel (or its supporting consonant) on
     word: str                 # the rhyme word, lowercased, for the no-self-rhyme rule
     maybe_yo: bool = False    # stressed letter is 'е', which many texts write for 'ё'
+    support: str = ""         # the consonant before the stressed vowel ("" if none)
+    compound: Ending | None = None   # the line read with its final pronoun unstressed
 
     @property
     def key(self) -> str:
@@ -165,24 +193,47 @@ class Ending:
 
 
 def line_ending(line: StressedLine) -> Ending | None:
-    """The rhyming ending of a line, or None for a line without vowels."""
+    """The rhyming ending of a line, or None for a line without vowels. A line that
+    ends in a personal pronoun after another word also has a compound ending, with
+    the pronoun unstressed ("две́ри я" / "безве́рия", "где́ я" / "иде́я"), in `compound`."""
     idx = last_stressed_word(line.words)
     if idx is None:
         return None
-    word = line.words[idx]
+    ending = _ending_at(line.words, idx)
+    voiced = [k for k, w in enumerate(line.words[:idx]) if w.n_syllables]
+    if line.words[idx].text.lower() in UNSTRESSED_PRONOUNS and voiced:
+        ending = replace(ending, compound=_ending_at(line.words, voiced[-1]))
+    return ending
+
+
+def _ending_at(words: Sequence[Word], idx: int) -> Ending:
+    """The ending that starts at the stress of words[idx] (the words after it are
+    unstressed)."""
+    word = words[idx]
     phones, at = transcribe(word.text, word.stress)
     tail = phones[at:]
-    for extra in line.words[idx + 1:]:
+    for extra in words[idx + 1:]:
         tail += transcribe(extra.text, None)[0]
+    support = phones[at - 1] if at and not _is_vowel(phones[at - 1]) else ""
     if len(tail) == 1 and at > 0:
         tail = phones[at - 1:at] + tail
     stressed_letter = [ch for ch in word.text.lower() if ch in VOWELS][word.stress or 0]
-    return Ending(tuple(tail), word.text.lower(), stressed_letter == "е")
+    return Ending(tuple(tail), word.text.lower(), stressed_letter == "е", support)
 
 
 def endings_rhyme(a: Ending | None, b: Ending | None) -> bool:
-    if a is None or b is None or a.word == b.word:
+    if a is None or b is None:
         return False
+    return any(_readings_rhyme(x, y) for x in (a, a.compound) for y in (b, b.compound)
+               if x is not None and y is not None)
+
+
+def _readings_rhyme(a: Ending, b: Ending) -> bool:
+    if a.word == b.word:
+        return False
+    if _open_meets_iotated(a.phones, b.phones, b.support) \
+            or _open_meets_iotated(b.phones, a.phones, a.support):
+        return True
     return any(_match(x, y) for x in a.variants() for y in b.variants())
 
 
@@ -191,21 +242,68 @@ def _match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
         return True
     if _is_open(a) and _is_open(b):
         return a[1] == b[1] and _supports_agree(a[0], b[0])
-    return _inexact_match(_up_to_last_vowel(a), _up_to_last_vowel(b))
+    if _is_open(a) or _is_open(b):
+        return False
+    if _n_vowels(a) == 1 and _n_vowels(b) == 1:
+        return _closed_match(a, b)
+    return _inexact_match(a, b)
 
 
 def _is_open(phones: tuple[str, ...]) -> bool:
     return len(phones) == 2 and phones[1].isupper()
 
 
+def _n_vowels(phones: Sequence[str]) -> int:
+    return sum(map(_is_vowel, phones))
+
+
+def _same_vowel(x: str, y: str) -> bool:
+    """Vowels equal, и and ы counted as one (they are one phoneme: "зати́х" / "святы́х")."""
+    return _vowel(x) == _vowel(y)
+
+
+def _vowel(phone: str) -> str:
+    return {"ы": "и", "Ы": "И"}.get(phone, phone)
+
+
 def _supports_agree(x: str, y: str) -> bool:
-    """Supporting consonants of open masculine rhymes: equal up to voicing ("жду" /
-    "нищету́"), or missing on one side, after a vowel ("мои́" / "любви́")."""
-    return _devoiced(x) == _devoiced(y) or _is_vowel(x) or _is_vowel(y)
+    """Supporting consonants of open masculine rhymes (whose vowels must be equal, и and
+    ы apart: the consonant decides which is heard): equal up to voicing and softness
+    ("жду" / "нищету́", "паруса́" / "поднялся́"), missing on one side, after a vowel
+    ("мои́" / "любви́"), or both soft, when the vowel carries the same palatal glide
+    ("сне" / "земле́", "мою́" / "люблю́"); two different hard ones do not rhyme
+    ("рука́" / "весна́")."""
+    return (_plain(x) == _plain(y) or _is_vowel(x) or _is_vowel(y)
+            or (_is_soft(x) and _is_soft(y)))
 
 
-def _devoiced(phone: str) -> str:
-    return VOICED_TO_VOICELESS.get(phone[0], phone[0]) + phone[1:]
+def _is_soft(phone: str) -> bool:
+    return phone.endswith("'") or phone == "й"
+
+
+def _plain(phone: str) -> str:
+    """A consonant without voicing and softness: what inexact rhymes compare."""
+    return VOICED_TO_VOICELESS.get(phone[0], phone[0])
+
+
+def _open_meets_iotated(open_: tuple[str, ...], closed: tuple[str, ...], support: str) -> bool:
+    """An open masculine ending rhymes with the same vowel closed by й over the same
+    support ("трюмо́" / "прямо́й"): the glide is barely heard. (Spelled endings only:
+    an 'е' read as 'ё' would make "замке́" rhyme with "тугой".)"""
+    return (_is_open(open_) and len(closed) == 2 and closed[1] == "й"
+            and open_[1] == closed[0] and bool(support)
+            and _plain(open_[0]) == _plain(support))
+
+
+def _closed_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Closed masculine endings: the same stressed vowel, and codas equal up to voicing
+    and softness ("бра́т" / "бра́ть"), or one coda the other plus one final consonant of
+    a cluster ("пе́снь" / "зде́сь", "иску́сств" / "ку́ст")."""
+    if not _same_vowel(a[0], b[0]):
+        return False
+    ca, cb = [_plain(p) for p in a[1:]], [_plain(p) for p in b[1:]]
+    short, long_ = sorted((ca, cb), key=len)
+    return short == long_ or (len(long_) == len(short) + 1 and short and long_[:-1] == short)
 
 
 def _up_to_last_vowel(phones: Sequence[str]) -> tuple[str, ...]:
@@ -214,21 +312,39 @@ def _up_to_last_vowel(phones: Sequence[str]) -> tuple[str, ...]:
 
 
 def _inexact_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Inexact rhyme of two endings cut after their last vowel: the consonants after
-    it may differ ("ве́тер" / "све́те"), consonants may differ in voicing ("у́тро" /
-    "му́дро"), and unstressed vowels that are neither stressed nor last may differ
-    ("жемчу́жною" / "ю́жную"), as they are slurred in speech. At least
-    one vowel must follow the stressed one, so closed masculine endings ("сад" / "сам")
-    never match inexactly."""
-    if len(a) != len(b) or sum(map(_is_vowel, a)) < 2:
+    """Inexact rhyme of two endings with a vowel after the stressed one. The endings
+    are cut after their last vowel; the consonants cut off may differ ("ве́тер" /
+    "на све́те", "серди́то" / "копы́том"). What is left must have the same stressed
+    vowel and consonants equal up to voicing and softness ("у́тро" / "му́дро",
+    "горизо́нте" / "тро́ньте"); unstressed vowels inside may differ ("жемчу́жною" /
+    "ю́жную"), as they are slurred in speech, and so may the last vowel when the
+    consonants after it agree ("бе́лым" / "те́лом", "отку́да" / "повсю́ду"; a final й
+    counts for nothing: "журавли́ный" / "середи́ны"). Both differences at once make
+    an assonance, not a rhyme ("мра́мор" / "слеза́ми")."""
+    a, b = _drop_final_glide(a), _drop_final_glide(b)
+    cut_a, cut_b = _up_to_last_vowel(a), _up_to_last_vowel(b)
+    if len(cut_a) != len(cut_b) or _n_vowels(cut_a) < 2:
         return False
-    last = len(a) - 1
-    for i, (x, y) in enumerate(zip(a, b)):
-        if x == y or (not _is_vowel(x) and _devoiced(x) == _devoiced(y)):
-            continue
-        if not (_is_vowel(x) and _is_vowel(y) and x.islower() and y.islower() and i != last):
+    codas_agree = [_plain(p) for p in a[len(cut_a):]] == [_plain(p) for p in b[len(cut_b):]]
+    last = len(cut_a) - 1
+    for i, (x, y) in enumerate(zip(cut_a, cut_b)):
+        if _is_vowel(x) != _is_vowel(y):
+            return False
+        if not _is_vowel(x):
+            if _plain(x) != _plain(y):
+                return False
+        elif x.isupper() or y.isupper():
+            if not (x.isupper() and y.isupper() and _same_vowel(x, y)):
+                return False
+        elif x != y and i == last and not codas_agree:
             return False
     return True
+
+
+def _drop_final_glide(phones: tuple[str, ...]) -> tuple[str, ...]:
+    if len(phones) > 2 and phones[-1] == "й" and _is_vowel(phones[-2]) and phones[-2].islower():
+        return phones[:-1]
+    return phones
 
 
 def rhyme_pairs(lines: Sequence[StressedLine], window: int = RHYME_WINDOW) -> list[tuple[int, int]]:

@@ -12,7 +12,10 @@ Where the model is not confident about a polysyllabic word (its own threshold: t
 stress probability must exceed 0.5), we fall back to a heuristic and mark the word's
 `source` as "heuristic", so the share of guessed words can be reported next to any
 number built on it. Stress marks already in the text (U+0301 after a vowel, as in
-dictionaries) are kept as given.
+dictionaries) are kept as given. A homograph (a word the model's own dictionary lists
+with more than one stress: "му́ки" / "муки́") keeps its other stresses in
+`alternatives`, so a scansion pass (`meter.fit_stress_to_meter`) can pick the one the
+line's meter asks for.
 
     stresser = load_stresser()          # once per process: about 8 s on a CPU
     lines = stresser.stress_text(poem)  # one StressedLine per input line
@@ -21,7 +24,7 @@ dictionaries) are kept as given.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 VOWELS = "аеёиоуыэюя"
@@ -38,13 +41,15 @@ ENCLITICS = frozenset({"же", "ж", "ли", "ль", "бы", "б", "то", "ка
 class Word:
     """One word of a line. `stress` is the 0-based index of the stressed syllable
     (None for a word without vowels); `source` says where the stress came from:
-    "model", "text" (marked in the input), "heuristic" (fallback), "mono" (one syllable)
-    or "none" (no vowels)."""
+    "model", "text" (marked in the input), "heuristic" (fallback), "mono" (one syllable),
+    "none" (no vowels) or "meter" (chosen by the scansion pass). `alternatives` are the
+    other stresses a homograph may carry."""
 
     text: str
     n_syllables: int
     stress: int | None
     source: str
+    alternatives: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,11 +182,15 @@ def _fold(ch: str) -> str:
 
 
 class Stresser:
-    """Stresses texts with a loaded silero-stress accentor."""
+    """Stresses texts with a loaded silero-stress accentor. `homographs` maps a
+    lowercase word to the stresses it may carry; by default the accentor's own
+    homograph dictionary."""
 
-    def __init__(self, accentor, batch_chars: int = 20_000):
+    def __init__(self, accentor, batch_chars: int = 20_000,
+                 homographs: Mapping[str, tuple[int, ...]] | None = None):
         self._accentor = accentor
         self.batch_chars = batch_chars
+        self.homographs = homograph_stresses(accentor) if homographs is None else homographs
 
     def stress_text(self, text: str) -> list[StressedLine]:
         """One StressedLine per line of `text` (blank lines give lines without words)."""
@@ -204,8 +213,24 @@ class Stresser:
                 n = plain.count("\n") + 1
                 words_per_text.append(lines[:n])
                 lines = lines[n:]
-        return [_build_lines(plain, words, _given_stress(text))
+        return [_build_lines(plain, words, _given_stress(text), self.homographs)
                 for text, plain, words in zip(cleaned, plains, words_per_text)]
+
+
+def homograph_stresses(accentor) -> dict[str, tuple[int, ...]]:
+    """Stresses of each homograph in silero-stress's dictionary ({"муки": (0, 1)}),
+    read from its entries ("м+уки", "мук+и": '+' before the stressed vowel)."""
+    try:
+        entries = accentor.homosolver.homodict
+    except AttributeError as err:
+        raise RuntimeError("stress: the accentor has no homograph dictionary "
+                           "(accentor.homosolver.homodict); pin silero-stress==1.5") from err
+    out = {}
+    for word, variants in entries.items():
+        stresses = {count_syllables(v[: v.index("+")]) for v in variants if "+" in v}
+        if len(stresses) > 1:
+            out[word] = tuple(sorted(stresses))
+    return out
 
 
 def _batches(texts: Sequence[str], batch_chars: int) -> list[list[str]]:
@@ -220,14 +245,18 @@ def _batches(texts: Sequence[str], batch_chars: int) -> list[list[str]]:
     return out if out[0] else []
 
 
-def _build_lines(plain: str, words_per_line, given: dict[tuple[int, int], int]) -> list[StressedLine]:
+def _build_lines(plain: str, words_per_line, given: dict[tuple[int, int], int],
+                 homographs: Mapping[str, tuple[int, ...]]) -> list[StressedLine]:
     out = []
     for ln, (line, words) in enumerate(zip(plain.split("\n"), words_per_line)):
         built = []
         for n, (word, stress, source) in enumerate(words):
+            alternatives: tuple[int, ...] = ()
             if (ln, n) in given and count_syllables(word) > 1:
                 stress, source = given[(ln, n)], "text"
-            built.append(Word(word, count_syllables(word), stress, source))
+            elif source == "model":
+                alternatives = tuple(a for a in homographs.get(word.lower(), ()) if a != stress)
+            built.append(Word(word, count_syllables(word), stress, source, alternatives))
         out.append(StressedLine(line, tuple(built)))
     return out
 
@@ -267,7 +296,7 @@ def parse_stressed(text: str) -> list[StressedLine]:
                 raise ValueError(f"stress: line {ln + 1}: {word!r} has no stress mark; "
                                  f"put U+0301 after its stressed vowel")
         words_per_line.append(words)
-    return _build_lines(plain, words_per_line, given)
+    return _build_lines(plain, words_per_line, given, {})
 
 
 def load_stresser() -> Stresser:
