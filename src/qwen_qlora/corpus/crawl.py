@@ -53,6 +53,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import HtmlResponse
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import defer as tx_defer
 from twisted.internet import error as tx_error
 from w3lib.url import canonicalize_url
 
@@ -81,8 +82,16 @@ try:  # recent Scrapy wraps download failures in its own exceptions
                     DownloadFailedError, ResponseDataLossError)
 except ImportError:  # pragma: no cover - older Scrapy raises the Twisted ones
     pass
+# a response over DOWNLOAD_MAXSIZE: cancelled from its headers or once the body passes it
+_TOO_LARGE: tuple[type[BaseException], ...] = (tx_defer.CancelledError,)
+try:
+    from scrapy.exceptions import DownloadCancelledError
+
+    _TOO_LARGE += (DownloadCancelledError,)
+except ImportError:  # pragma: no cover - older Scrapy cancels with Twisted's error only
+    pass
 # what the web may do to a request; anything else stops the crawl with an error
-_WEB_FAILURES = (HttpError, IgnoreRequest, *_TIMEOUTS, *_CONNECTION)
+_WEB_FAILURES = (HttpError, IgnoreRequest, *_TIMEOUTS, *_CONNECTION, *_TOO_LARGE)
 
 
 # ---------------------------------------------------------------- public entry point
@@ -472,6 +481,8 @@ def error_kind(exc: BaseException, url: str, meta: dict[str, Any]) -> str:
         return "ignored"
     if isinstance(exc, _CONNECTION):
         return "connection"
+    if isinstance(exc, _TOO_LARGE):
+        return "too_large"
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
