@@ -250,6 +250,9 @@ class PresetParams:
     dtype: Dtype = "bfloat16"
     fp16_safe: bool = True
     lora_scope: str = r"model\.layers\.\d+\..*"
+    # Run Python code shipped with the model (config.json `auto_map`): only for a source
+    # you trust, as that code runs with your permissions. Logged when on.
+    trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
         check("{prompt}" in self.plain_template, "model.presets.*.plain_template",

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import pytest
 
 from qwen_qlora.config import SourceParams, WebSelectors
-from qwen_qlora.corpus.crawl import backoff_s, crawl_web, retry_after_s
+from qwen_qlora.corpus.crawl import DOWNLOAD_MAXSIZE, backoff_s, crawl_web, retry_after_s
 
 SITE = Path(__file__).resolve().parents[1] / "fixtures" / "site"
 UA = "qwen-qlora-tests/1.0 (+local)"
@@ -71,11 +71,14 @@ class Site:
                 try:
                     status, headers, body = site.respond(path, n)
                     self.send_response(status)
+                    stream = headers.pop("X-Stream", None)  # no length: the body ends at close
                     for key, value in headers.items():
                         self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(body)))
+                    if not stream:
+                        self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    for i in range(0, len(body), 1 << 16):
+                        self.wfile.write(body[i:i + (1 << 16)])
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the crawler gave up waiting (the timeout test)
                 finally:
@@ -297,6 +300,29 @@ def test_rerun_is_served_entirely_from_cache(site, tmp_path):
     assert all(r["meta"]["fetched_from_cache"] for r in second)
     strip = [{k: v for k, v in r.items() if k != "meta"} for r in first]
     assert [{k: v for k, v in r.items() if k != "meta"} for r in second] == strip
+
+
+def test_oversized_responses_are_cut_off_and_offsite_redirects_not_followed(site, tmp_path):
+    """A page over DOWNLOAD_MAXSIZE (announced by Content-Length, or streamed without one)
+    is dropped and counted; a redirect to another host (here `localhost`, the same server
+    under another name) is never followed; the crawl goes on to the good poem."""
+    html = {"Content-Type": "text/html; charset=utf-8"}
+    big = b"<html><body><div class=poem>" + b"x" * (DOWNLOAD_MAXSIZE + 1024) + b"</div></body></html>"
+    index = ('<html><body><ul class="poems"><li><a href="/poems/1.html">1</a>'
+             '<li><a href="/big.html">big</a><li><a href="/stream.html">stream</a>'
+             '<li><a href="/away.html">away</a></ul></body></html>').encode()
+    site.overrides.update({
+        "/index.html": lambda n: (200, dict(html), index),
+        "/big.html": lambda n: (200, dict(html), big),
+        "/stream.html": lambda n: (200, {**html, "X-Stream": "1"}, big),
+        "/away.html": lambda n: (302, {"Location": f"http://localhost:{site.port}/poems/2.html"}, b""),
+    })
+    records, stats = crawl_web(web_source(site.url("/index.html"), retries=0), tmp_path)
+    assert paths(records) == ["poems/1.html"]
+    assert stats["errors"]["too_large"] == 2
+    assert stats["errors"]["offsite"] == 1
+    assert len(site.hits("/away.html")) == 1
+    assert {r["host"] for r in site.log} == {f"127.0.0.1:{site.port}"}  # never `localhost`
 
 
 # ---------------------------------------------------------------- errors for people

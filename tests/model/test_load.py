@@ -54,3 +54,103 @@ def test_hub_source_offline_fails_with_a_message(monkeypatch, tmp_path):
     preset = PresetParams(source="nobody/not-a-model-xyz", prompt_format="chat")
     with pytest.raises(ModelLoadError, match="neither a local HF folder nor reachable"):
         load_source(preset, tmp_path)
+
+
+# ---------------------------------------------------------------- safety
+
+class _TouchOnUnpickle:
+    """Unpickling this creates a file: what a hostile checkpoint could do instead."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _pickle_only_folder(tmp_path, marker):
+    """A tiny Qwen2 folder whose weights are only a pickle (one that runs code)."""
+    from fixtures.tiny_models import save_base
+
+    folder, preset = save_base(tmp_path / "pickled", "qwen")
+    for f in folder.glob("*.safetensors"):
+        f.unlink()
+    torch.save({"payload": _TouchOnUnpickle(marker)}, folder / "pytorch_model.bin")
+    return folder, preset
+
+
+def test_pickle_checkpoints_are_refused_before_unpickling(tmp_path):
+    marker = tmp_path / "code-ran"
+    folder, preset = _pickle_only_folder(tmp_path, marker)
+    torch.load(folder / "pytorch_model.bin", weights_only=False)  # the payload is real
+    assert marker.exists()
+    marker.unlink()
+    preset.source = str(folder)
+    for load in (lambda: load_source(preset, tmp_path / "cache"),
+                 lambda: load_base(folder, preset, QuantParams(load_in_4bit=False))):
+        with pytest.raises(ModelLoadError, match=r"pytorch_model\.bin.*only safetensors are loaded"):
+            load()
+    assert not marker.exists()
+
+
+def test_weights_are_requested_as_safetensors_without_remote_code(gemma_base, monkeypatch):
+    from qwen_qlora.model import load as load_mod
+
+    seen = {}
+    original = load_mod.AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(load_mod.AutoModelForCausalLM, "from_pretrained", spy)
+    path, preset = gemma_base
+    load_base(path, preset, QuantParams(load_in_4bit=False))
+    assert seen["use_safetensors"] is True and seen["trust_remote_code"] is False
+
+
+CONFIG_CODE = '''
+from pathlib import Path
+from transformers import Qwen2Config
+Path(r"{marker}").touch()
+
+
+class ToyConfig(Qwen2Config):
+    model_type = "toy_qwen2"
+'''
+MODELING_CODE = '''
+from transformers import Qwen2ForCausalLM
+from .configuration_toy import ToyConfig
+
+
+class ToyForCausalLM(Qwen2ForCausalLM):
+    config_class = ToyConfig
+'''
+
+
+def test_remote_code_runs_only_when_the_preset_opts_in(tmp_path, caplog):
+    import json
+
+    from fixtures.tiny_models import save_base
+
+    marker = tmp_path / "remote-code-ran"
+    folder, _ = save_base(tmp_path / "custom", "qwen")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="toy_qwen2", auto_map={
+        "AutoConfig": "configuration_toy.ToyConfig",
+        "AutoModelForCausalLM": "modeling_toy.ToyForCausalLM"})
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "configuration_toy.py").write_text(CONFIG_CODE.format(marker=marker))
+    (folder / "modeling_toy.py").write_text(MODELING_CODE)
+
+    preset = PresetParams(source=str(folder), prompt_format="chat")
+    with pytest.raises(ModelLoadError, match=r"ships its own Python code.*trust_remote_code: true"):
+        load_source(preset, tmp_path / "cache")
+    assert not marker.exists()
+
+    preset.trust_remote_code = True
+    with caplog.at_level("WARNING", logger="qwen_qlora.model.load"):
+        model, _ = load_source(preset, tmp_path / "cache")
+    assert type(model).__name__ == "ToyForCausalLM" and marker.exists()
+    assert any("trust_remote_code is on" in r.getMessage() for r in caplog.records)

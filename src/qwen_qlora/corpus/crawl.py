@@ -20,8 +20,8 @@ exact and deterministic. Links are de-duplicated by canonical URL.
 
 Twisted's reactor cannot be restarted inside one process, so every call runs the
 crawl in a fresh child process (multiprocessing, spawn) and returns its result;
-an exception in the child is raised in the caller as a RuntimeError with the
-child's traceback. Records come back sorted by where their link was found
+an exception in the child is raised in the caller as a CrawlError (a RuntimeError)
+whose message is one readable paragraph and whose `detail` holds the child's traceback. Records come back sorted by where their link was found
 (index page, then position on it), whatever order the responses arrived in.
 
 What the web does to a page (HTTP errors, timeouts, refused connections, redirect
@@ -53,11 +53,13 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import HtmlResponse
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import defer as tx_defer
 from twisted.internet import error as tx_error
 from w3lib.url import canonicalize_url
 
 from qwen_qlora.config import SourceParams
 from qwen_qlora.corpus.html_text import inline_text, poem_text
+from qwen_qlora.corpus.sources import SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -80,18 +82,36 @@ try:  # recent Scrapy wraps download failures in its own exceptions
                     DownloadFailedError, ResponseDataLossError)
 except ImportError:  # pragma: no cover - older Scrapy raises the Twisted ones
     pass
+# a response over DOWNLOAD_MAXSIZE: cancelled from its headers or once the body passes it
+_TOO_LARGE: tuple[type[BaseException], ...] = (tx_defer.CancelledError,)
+try:
+    from scrapy.exceptions import DownloadCancelledError
+
+    _TOO_LARGE += (DownloadCancelledError,)
+except ImportError:  # pragma: no cover - older Scrapy cancels with Twisted's error only
+    pass
 # what the web may do to a request; anything else stops the crawl with an error
-_WEB_FAILURES = (HttpError, IgnoreRequest, *_TIMEOUTS, *_CONNECTION)
+_WEB_FAILURES = (HttpError, IgnoreRequest, *_TIMEOUTS, *_CONNECTION, *_TOO_LARGE)
 
 
 # ---------------------------------------------------------------- public entry point
+
+class CrawlError(SourceError, RuntimeError):
+    """A crawl that could not produce poems (a SourceError, so stages report it like a bad
+    file); `detail` is the crawler process's traceback, if any."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
 
 def crawl_web(source: SourceParams, cache_dir: Path) -> tuple[list[dict], dict]:
     """Crawl one `web` source; return (raw poem records, crawl stats).
 
     Raw responses are cached under `cache_dir/<source.name>/` (Scrapy's file layout);
-    keep that folder to re-run without the network. Raises ValueError for a bad selector (naming the params key) and RuntimeError
-    when the index page cannot be read or no poem is found.
+    keep that folder to re-run without the network. Raises SourceError (a ValueError)
+    for a bad selector, naming the params key, and CrawlError (a RuntimeError) when the
+    index page cannot be read, no poem is found or the crawler fails.
     """
     if source.kind != "web":
         raise ValueError(f"crawl_web: source {source.name!r} has kind {source.kind!r}, not 'web'")
@@ -100,12 +120,12 @@ def crawl_web(source: SourceParams, cache_dir: Path) -> tuple[list[dict], dict]:
     where = f"web source {source.name!r} ({source.url})"
     index_error = stats.pop("index_error")
     if index_error:
-        raise RuntimeError(
+        raise CrawlError(
             f"{where}: could not read the index page ({index_error}); check that "
             f"the url opens in a browser, that robots.txt allows it for user agent "
             f"{source.user_agent!r}, and timeout_s/retries in corpus.sources")
     if not records:
-        raise RuntimeError(
+        raise CrawlError(
             f"{where}: 0 poems found after {stats['pages_requested']} page(s); "
             f"errors: {stats['errors'] or 'none'}, skipped by robots.txt: "
             f"{stats['skipped_robots']}, offsite: {stats['errors'].get('offsite', 0)}; "
@@ -121,7 +141,7 @@ def check_selectors(source: SourceParams) -> None:
         try:
             css2xpath(css)
         except SelectorError as err:
-            raise ValueError(
+            raise SourceError(
                 f"corpus.sources[{source.name}].selectors.{name}: {css!r} is not a valid "
                 f"CSS selector ({err}); see https://parsel.readthedocs.io/ for the syntax"
             ) from err
@@ -144,13 +164,12 @@ def _run_in_child(source: SourceParams, cache_dir: Path) -> tuple[list[dict], di
         parent_conn.close()
         proc.join()
     if message is None:
-        raise RuntimeError(
+        raise CrawlError(
             f"web source {source.name!r} ({source.url}): the crawler process died with exit "
             f"code {proc.exitcode} before reporting; see its log above")
     if message[0] == "error":
-        raise RuntimeError(
-            f"web source {source.name!r} ({source.url}): the crawl failed: {message[1]}\n"
-            f"--- crawler process traceback ---\n{message[2]}")
+        raise CrawlError(f"web source {source.name!r} ({source.url}): the crawl failed: "
+                         f"{message[1]}", detail=message[2])
     return message[1], message[2]
 
 
@@ -173,12 +192,16 @@ def _run_scrapy(source: SourceParams, cache_dir: Path) -> tuple[list[dict], dict
     process.crawl(crawler, source=source).addErrback(failures.append)
     process.start()
     if failures:
-        raise RuntimeError(failures[0].getTraceback())
+        err = RuntimeError(failures[0].getErrorMessage())
+        err.add_note(failures[0].getTraceback())
+        raise err
     spider = crawler.spider
     if spider is None:
         raise RuntimeError("the spider was never opened")
     if spider.fatal:
-        raise RuntimeError(spider.fatal)
+        err = RuntimeError(spider.fatal)
+        err.add_note(spider.fatal_trace)
+        raise err
     return spider.result(crawler.stats.get_stats())
 
 
@@ -314,6 +337,7 @@ class _PoemSpider(scrapy.Spider):
         self.counts: Counter[str] = Counter()
         self.index_error: str | None = None
         self.fatal: str | None = None  # an unexpected error that stopped the crawl
+        self.fatal_trace = ""
 
     async def start(self):  # noqa: ANN201 - Scrapy's async generator protocol
         request = self._follow(self.source.url, self.parse_index, order=(0, -1), start=True)
@@ -399,8 +423,8 @@ class _PoemSpider(scrapy.Spider):
 
     def _stop(self, err: BaseException, url: str) -> None:
         """Stop the crawl: an error that is not the web's fault (disk, a bug...)."""
-        trace = "".join(traceback.format_exception(err))
-        self.fatal = f"{type(err).__name__}: {err} (while handling {url})\n{trace}"
+        self.fatal = f"{type(err).__name__}: {err} (while handling {url})"
+        self.fatal_trace = "".join(traceback.format_exception(err))
         raise CloseSpider("error")
 
     def on_error(self, failure: Any) -> None:
@@ -457,6 +481,8 @@ def error_kind(exc: BaseException, url: str, meta: dict[str, Any]) -> str:
         return "ignored"
     if isinstance(exc, _CONNECTION):
         return "connection"
+    if isinstance(exc, _TOO_LARGE):
+        return "too_large"
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 

@@ -11,7 +11,9 @@ file (and line) and the params key to fix.
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -64,8 +66,9 @@ def decode(raw: bytes, path: Path, encoding: str | None = None) -> tuple[str, st
         pass
     best = from_bytes(raw, cp_isolation=CYRILLIC_ENCODINGS).best()
     if best is None:
-        raise SourceError(f"{path}: cannot detect the text encoding; set `encoding` "
-                          f"for this source in params.yaml")
+        raise SourceError(f"{path}: cannot detect the text encoding (neither UTF-8 nor a "
+                          f"Cyrillic code page: binary or corrupt?); if it is text, set "
+                          f"`encoding` for this source in params.yaml, else remove the file")
     return str(best), best.encoding
 
 
@@ -75,17 +78,58 @@ def unify_newlines(text: str) -> str:
 
 
 def read_text_file(path: Path, encoding: str | None = None) -> tuple[str, str]:
+    """A text file decoded, line ends unified; empty, binary or unreadable files raise."""
     try:
         raw = path.read_bytes()
     except OSError as err:
+        if path.is_symlink():
+            target = os.readlink(path)
+            problem = ("loops back on itself" if err.errno == errno.ELOOP
+                       else f"points to {target}, which cannot be read ({err.strerror})")
+            raise SourceError(f"{path}: a symbolic link that {problem}; fix or remove "
+                              f"the link") from err
         raise SourceError(f"{path}: cannot read ({err.strerror})") from err
-    text, enc = decode(raw, path, encoding)
+    if not raw:
+        raise SourceError(f"{path}: empty file (0 bytes); re-download or re-export it, or "
+                          f"remove it from the source folder")
+    # a NUL is binary data in any 8-bit encoding; with an explicit encoding, decode first
+    nul = raw.find(b"\0") if encoding is None else -1
+    text, enc = decode(raw, path, encoding) if nul < 0 else ("", "")
+    if nul >= 0 or (nul := text.find("\0")) >= 0:
+        raise SourceError(f"{path}: binary data, not text (a NUL at offset {nul}); remove "
+                          f"the file or narrow `glob` (a UTF-16 text: re-save it as UTF-8)")
     return unify_newlines(text), enc
+
+
+# A verse line is short; a text line far longer is a file that lost its line breaks.
+MAX_LINE_CHARS = 10_000
+_LETTER = re.compile(r"[^\W\d_]")
+_HTML_START = re.compile(r"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def check_plain_text(text: str, path: Path) -> None:
+    """A plain-text verse file: not HTML, some letters, no line of prose-book length."""
+    if _HTML_START.match(text[:4096]):
+        raise SourceError(f"{path}: an HTML page, not plain text; save the poem text from "
+                          f"it, or crawl the site with a `kind: web` source, which extracts "
+                          f"the text from HTML")
+    if not _LETTER.search(text):
+        raise SourceError(f"{path}: no letters, only punctuation, digits or spaces; this is "
+                          f"not a poem: fix or remove the file")
+    longest = max(text.split("\n"), key=len)
+    if len(longest) > MAX_LINE_CHARS:
+        lineno = text.split("\n").index(longest) + 1
+        raise SourceError(f"{path}:{lineno}: a line of {len(longest):,} characters (verse "
+                          f"lines are at most a few hundred); the file has lost its line "
+                          f"breaks or is not verse: restore them or remove the file")
 
 
 def _files(source: SourceParams, root: Path) -> list[Path]:
     path = resolve_path(source, root)
-    files = [path] if path.is_file() else sorted(p for p in path.glob(source.glob) if p.is_file())
+    # a link that loops or dangles is not a file, but is kept here so it gets reported
+    files = [path] if path.is_file() else sorted(
+        p for p in path.glob(source.glob) if p.is_file() or (p.is_symlink() and not p.exists()))
     if not files:
         raise SourceError(f"{_key(source, 'glob')}: no files match {source.glob!r} under {path}")
     return files
@@ -133,6 +177,7 @@ def read_markdown_dir(source: SourceParams, root: Path):
     """
     def read_one(path: Path) -> list[Record]:
         text, enc = read_text_file(path, source.encoding)
+        check_plain_text(text, path)
         lines = text.split("\n")
         title = author = year = None
         body_start = 0
@@ -144,6 +189,9 @@ def read_markdown_dir(source: SourceParams, root: Path):
             elif (m := _MD_YEAR.match(line)):
                 year, body_start = m.group(1), i + 1
         body = "\n".join(lines[body_start:])
+        if not _LETTER.search(body):
+            raise SourceError(f"{path}: the poem has no letters, only punctuation, digits or "
+                              f"spaces (after the title and header lines); fix or remove the file")
         return [_record(source, _rel(path, root), body, author=author or path.parent.name,
                         title=title or path.stem.replace("_", " "), year=year, encoding=enc,
                         file_title=path.stem.replace("_", " "))]
@@ -162,6 +210,38 @@ def _load_json(path: Path, source: SourceParams) -> Any:
 
 def _norm_key(author: str | None, title: str | None) -> tuple[str, str]:
     return normalize_line(author or ""), normalize_line(title or "")
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _check_json_types(rec: dict, i: int, path: Path, source: SourceParams) -> None:
+    """Text, author and title are strings (or null), a year a string or a number."""
+    allowed = {source.text_field: (str,), source.author_field: (str,)}
+    if source.title_field:
+        allowed[source.title_field] = (str,)
+    if source.year_field:
+        allowed[source.year_field] = (str, int)
+    for field, types in allowed.items():
+        value = rec.get(field)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            want = "a string" if types == (str,) else "a string or a number"
+            shown = json.dumps(value, ensure_ascii=False)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise SourceError(f"{path}: record {i} (id {rec.get('id', i)!r}): `{field}` is a "
+                              f"JSON {_json_type(value)} ({shown}), expected {want}; fix the "
+                              f"record or point {_key(source, _field_key(source, field))} at "
+                              f"another field")
+
+
+def _field_key(source: SourceParams, field: str) -> str:
+    """The params key that names `field` (text_field, author_field, ...)."""
+    for key in ("text_field", "author_field", "title_field", "year_field"):
+        if getattr(source, key) == field:
+            return key
+    return field
 
 
 def read_json_records(source: SourceParams, root: Path):
@@ -183,12 +263,17 @@ def read_json_records(source: SourceParams, root: Path):
     def read_one(path: Path) -> list[Record]:
         data = _load_json(path, source)
         if not isinstance(data, list):
-            raise SourceError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+            raise SourceError(f"{path}: expected a JSON list of records, got a JSON "
+                              f"{_json_type(data)}")
         out = []
         for i, rec in enumerate(data):
-            if not isinstance(rec, dict) or source.text_field not in rec:
+            if not isinstance(rec, dict):
+                raise SourceError(f"{path}: record {i} is a JSON {_json_type(rec)}, expected an "
+                                  f"object with a `{source.text_field}` field")
+            if source.text_field not in rec:
                 raise SourceError(f"{path}: record {i} has no `{source.text_field}` field; "
                                   f"set {_key(source, 'text_field')}")
+            _check_json_types(rec, i, path, source)
             author = rec.get(source.author_field)
             title = rec.get(source.title_field) if source.title_field else None
             year = rec.get(source.year_field) if source.year_field else None
@@ -211,6 +296,7 @@ def read_text_book(source: SourceParams, root: Path):
     """Whole e-books, one file per poet: library header dropped, poems split (see book.py)."""
     def read_one(path: Path) -> list[Record]:
         text, enc = read_text_file(path, source.encoding)
+        check_plain_text(text, path)
         poems = book.split_book(text)
         return [_record(source, f"{_rel(path, root)}#{p.index}", p.text, author=source.author or path.stem,
                         title=p.title, encoding=enc, trailing=p.trailing, line=p.line)
@@ -246,6 +332,7 @@ def read_text_dir(source: SourceParams, root: Path):
             meta_cache[meta_path] = _read_info_csv(meta_path, source)
         years = meta_cache.get(meta_path, {})
         text, enc = read_text_file(path, source.encoding)
+        check_plain_text(text, path)
         author = source.author or (path.parent.name if path.parent != base else None)
         return [_record(source, _rel(path, root), text, author=author, title=path.stem,
                         year=years.get(path.stem), encoding=enc)]
@@ -265,9 +352,13 @@ def read_csv(source: SourceParams, root: Path):
                               f"{reader.fieldnames}; set {_key(source, 'text_field')} / author_field")
         out = []
         try:
+            width = len(reader.fieldnames or [])
             for i, row in enumerate(reader):
-                if row.get(source.text_field) is None:
-                    raise SourceError(f"{path}:{reader.line_num}: row has too few columns")
+                if None in row or None in row.values():
+                    got = width + len(row.get(None, [])) - list(row.values()).count(None)
+                    raise SourceError(f"{path}:{reader.line_num}: a row of {got} field(s), the "
+                                      f"header has {width}; quote fields that contain commas "
+                                      f"(\"...\") or fix the row")
                 year = row.get(source.year_field) if source.year_field else None
                 out.append(_record(source, f"{_rel(path, root)}#{i}", row[source.text_field],
                                    author=row.get(source.author_field), year=year,

