@@ -132,9 +132,10 @@ def grouped_bars(categories: list[str], groups: dict[str, list[float]],
         return to_svg(fig)
 
 
-def strips(values: dict[str, list[float]], baselines: dict[str, float], xlabel: str) -> str:
+def strips(values: dict[str, list[float]], baselines: dict[str, float], xlabel: str, counted: bool = True) -> str:
     """One row of points per group with its mean marked, and vertical baseline lines
-    ({label: x}) for reference."""
+    ({label: x}) for reference. `counted`: the points are single poems (labels say n);
+    else each group is one mean."""
     with plt.rc_context(STYLE):
         fig, ax = _figure(6.4, 0.9 + 0.45 * max(1, len(values)))
         names = list(values)[::-1]
@@ -146,7 +147,7 @@ def strips(values: dict[str, list[float]], baselines: dict[str, float], xlabel: 
                 ax.plot([sum(vals) / len(vals)] * 2, [i - 0.3, i + 0.3], color="#111111", linewidth=2)
         for k, (label, x) in enumerate(baselines.items()):
             ax.axvline(x, color=FALLBACK[(k + 1) % len(FALLBACK)], linestyle="--", linewidth=1, label=label)
-        ax.set_yticks(range(len(names)), [f"{n} (n={len(values[n])})" for n in names])
+        ax.set_yticks(range(len(names)), [f"{n} (n={len(values[n])})" if counted else f"{n} (mean)" for n in names])
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel(xlabel)
         if baselines:

@@ -51,11 +51,11 @@ def fmt(v: Any) -> str:
     if isinstance(v, bool) or v is None:
         return "" if v is None else str(v).lower()
     if isinstance(v, int):
-        return f"{v:,}".replace(",", " ")
+        return f"{v:,}".replace(",", "\u202f")  # narrow no-break space: 1 234 never wraps
     if isinstance(v, float):
         if v != v:
             return "nan"
-        return f"{v:.3f}" if abs(v) < 1 else f"{v:,.2f}".replace(",", " ")
+        return f"{v:.3f}" if abs(v) < 1 else f"{v:,.2f}".replace(",", "\u202f")
     return str(v)
 
 
@@ -83,7 +83,8 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
             (f"{split}_tokens", "tokens"), (f"{split}_poems", "poems")]
     names = [n for n in model_rows(ev) if any(k.endswith("_perplexity") for k in ev[n])]
     keys = [(k, label) for k, label in keys if any(k in ev[n] for n in names)]
-    rows = [{"name": n, "label": ROWS.get(n, n),
+    # Row descriptions belong to the current format (test split); older files keep bare names.
+    rows = [{"name": n, "label": ROWS.get(n, n) if split == "test" else n,
              "cells": [with_interval(ev[n], k) or {"value": "", "interval": ""} for k, _ in keys]}
             for n in names]
     headline = ev.get("headline") or ev.get("delta") or {}
@@ -94,7 +95,7 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
                         f"{split} perplexity", **with_interval(headline, ratio_key)}
     quant = {k: fmt(v) for k, v in (ev.get("quantization") or {}).items() if not isinstance(v, (dict, list))}
     return {"split": split, "columns": [label for _, label in keys], "rows": rows, "headline": head,
-            "quantization": quant}
+            "quantization": quant, "intervals": any(c["interval"] for r in rows for c in r["cells"])}
 
 
 def scalar_table(section: dict[str, Any], skip_prefixes: tuple[str, ...] = (),
@@ -149,12 +150,14 @@ def p_author_section(poetics: dict[str, Any], samples: list[dict[str, Any]]) -> 
              if "p_author_mean" in poetics[n]}
     if not per_model and not means:
         return None
-    if not per_model:  # no per-poem values: the means as points
+    counted = bool(per_model)
+    if not counted:  # no per-poem values in the samples: the means alone
         per_model = {n: [float(poetics[n]["p_author_mean"])] for n in means}
     order = model_rows({n: {} for n in per_model})
-    svg = charts.strips({n: per_model[n] for n in order}, baselines, "p_author (attributor's probability of the poet)")
+    svg = charts.strips({n: per_model[n] for n in order}, baselines, "p_author (attributor's probability of the poet)",
+                        counted=counted)
     attributor = {k: fmt(v) for k, v in (poetics.get("attributor") or {}).items() if not isinstance(v, (dict, list))}
-    return {"svg": Markup(svg), "means": means, "baselines": {k: fmt(v) for k, v in base.items()},
+    return {"svg": Markup(svg), "per_poem": counted, "means": means, "baselines": {k: fmt(v) for k, v in base.items()},
             "attributor": attributor}
 
 
