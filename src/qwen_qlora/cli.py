@@ -253,9 +253,11 @@ def merge(
     with console.status(f"merging {adapter} into a {dtype} copy of {p.model.preset} ..."):
         res = merge_adapter(Path("models/base") / p.model.preset, adapter, p.model.selected, out, dtype, card)
     console.print(f"merged model: {res.out_dir} ({dtype}, safetensors + tokenizer + README.md)")
-    console.print(f"max |logit difference| merged vs base+adapter: {res.max_abs_diff:.3g} "
-                  f"(tolerance {res.tolerance}, {res.probe_tokens} probe tokens); "
-                  f"reloaded with plain transformers: {res.reload_max_abs_diff:.3g}")
+    console.print(f"merged vs base+adapter on {res.probe_tokens} probe tokens: max |logit difference| "
+                  f"{res.max_abs_diff:.3g}, max KL {res.max_kl:.2g} nats (tolerance {res.tolerance}), "
+                  f"same top token at {res.top1_agreement:.1%} of positions")
+    console.print(f"reloaded with plain transformers: max |logit difference| {res.reload_max_abs_diff:.3g}, "
+                  f"max KL {res.reload_max_kl:.2g} nats")
 
 
 if __name__ == "__main__":
