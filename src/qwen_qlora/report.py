@@ -210,12 +210,17 @@ def corpus_section(corpus: dict[str, Any], stats: dict[str, Any] | None,
     src_cols: list[str] = []
     for v in sources.values():
         src_cols += [k for k in v if k not in src_cols and not isinstance(v[k], (dict, list))]
+    first, last = ["raw", "dropped"], ["merged_duplicates", "final", "skipped_files"]
+    src_cols = ([c for c in first if c in src_cols] + sorted(c for c in src_cols if c not in first + last)
+                + [c for c in last if c in src_cols])
     return {
         "total": {k: fmt(v) for k, v in total.items() if not isinstance(v, (dict, list))},
         "drops_svg": Markup(charts.hbar(drops, "poems dropped")) if drops else None,
         "authors_svg": Markup(charts.hbar(by_author, "poems after cleaning")) if by_author else None,
         "source_columns": src_cols,
-        "sources": [{"name": n, "cells": [fmt(v.get(c, "")) for c in src_cols]} for n, v in sources.items()],
+        # a drop reason absent from a source's row means none were dropped for it
+        "sources": [{"name": n, "cells": [fmt(v.get(c, 0 if c.startswith("dropped_") else ""))
+                                          for c in src_cols]} for n, v in sources.items()],
         "split": {k: fmt(v) for k, v in split.items() if not isinstance(v, (dict, list))},
     }
 
