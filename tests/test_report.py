@@ -124,3 +124,29 @@ def test_report_in_a_browser(report, tmp_path):
         assert not is_blank(shot)
     finally:
         driver.quit()
+
+
+def test_dvc_repro_report_stage(tmp_path):
+    """The stage as dvc.yaml declares it: `dvc repro --single-item report` in a copy of the
+    repository with toy inputs in place of the upstream outputs."""
+    import os
+    import shutil
+
+    repo = tmp_path / "repo"
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for f in filter(None, files):
+        if (ROOT / f).is_file():
+            (repo / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, repo / f)
+    shutil.rmtree(repo / "metrics")
+    write_inputs(repo)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(repo / "src")}
+    run = subprocess.run([sys.executable, "-m", "dvc", "repro", "--single-item", "report"], cwd=repo,
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    html = (repo / "reports/index.html").read_text(encoding="utf-8")
+    assert 'id="metrics-table"' in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Experiments in this workspace" in html and "`dvc exp show` failed" not in html
