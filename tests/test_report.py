@@ -13,7 +13,7 @@ import pytest
 from fixtures.report_inputs import HOSTILE, THEMES, write_inputs
 
 from qwen_qlora import charts
-from qwen_qlora.report import build_context, eval_table, poem_lines, render_report
+from qwen_qlora.report import build_context, eval_table, poem_lines, render_report, sample_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,6 +85,15 @@ def test_copied_lines_are_matched_by_line():
     lines = poem_lines({"text": "раз\nдва три\n", "copied_lines": [{"line": "два три", "source": "s", "doc_id": "d"}]})
     assert [bool(x["copied"]) for x in lines] == [False, True, False]
     assert lines[1]["copied"] == "copied from s (d)"
+
+
+def test_sample_flags_flat_or_grouped():
+    flags = sample_flags({"model": "adapted", "text": "x", "meter": "iamb", "flags": {"form_ok": True, "p_author": 0.5},
+                          "note": "д" * 100, "copied_lines": [], "longest_copied_run_words": 5,
+                          "longest_copied_run_source": "src"})
+    assert [f["name"] for f in flags] == ["meter", "note", "form_ok", "p_author", "longest copied run"]
+    assert flags[1]["value"].endswith("…") and len(flags[1]["value"]) == 60
+    assert flags[-1]["value"] == "5 words from src"
 
 
 def test_charts_are_inert_svg():

@@ -243,13 +243,19 @@ def poem_lines(sample: dict[str, Any]) -> list[dict[str, Any]]:
 
 def sample_flags(sample: dict[str, Any]) -> list[dict[str, str]]:
     """The per-poem flags (form, rhyme scheme, meter, p_author, ...) as (name, value)."""
-    flags = [{"name": k, "value": fmt(v)} for k, v in sample.items()
-             if k not in SAMPLE_KEYS and not isinstance(v, (dict, list))]
+    items = [(k, v) for k, v in sample.items() if k not in SAMPLE_KEYS and k != "flags"]
+    if isinstance(sample.get("flags"), dict):  # flags may also come grouped under one key
+        items += list(sample["flags"].items())
+    flags = [{"name": k, "value": _short(fmt(v))} for k, v in items if not isinstance(v, (dict, list))]
     run = sample.get("longest_copied_run_words")
     if run:
         src = sample.get("longest_copied_run_source")
         flags.append({"name": "longest copied run", "value": f"{run} words" + (f" from {src}" if src else "")})
     return flags
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def samples_section(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
