@@ -46,6 +46,13 @@ EXPERIMENT_METRICS = [
 ]
 
 
+def _svg(svg: str) -> Markup:
+    """A chart as trusted markup, after checking it carries nothing that could run or fetch."""
+    if not charts.svg_is_inert(svg):
+        raise ValueError("a chart's SVG contains a script, an event handler or an external link")
+    return Markup(svg)
+
+
 def fmt(v: Any) -> str:
     """A number as people read it: ints whole, shares to 3 decimals, others to 2."""
     if isinstance(v, bool) or v is None:
@@ -130,7 +137,7 @@ def distributions(poetics: dict[str, Any]) -> list[dict[str, Any]]:
                       if f"{prefix}{c}_ci_low" in poetics[n] and f"{prefix}{c}_ci_high" in poetics[n] else None
                       for c in cats] for n in have}
         sizes = ", ".join(f"{n}: {fmt(poetics[n]['n_poems'])} poems" for n in have if "n_poems" in poetics[n])
-        out.append({"title": title, "note": sizes, "svg": Markup(charts.grouped_bars(cats, groups, errors))})
+        out.append({"title": title, "note": sizes, "svg": _svg(charts.grouped_bars(cats, groups, errors))})
     return out
 
 
@@ -157,7 +164,7 @@ def p_author_section(poetics: dict[str, Any], samples: list[dict[str, Any]]) -> 
     svg = charts.strips({n: per_model[n] for n in order}, baselines, "p_author (attributor's probability of the poet)",
                         counted=counted)
     attributor = {k: fmt(v) for k, v in (poetics.get("attributor") or {}).items() if not isinstance(v, (dict, list))}
-    return {"svg": Markup(svg), "per_poem": counted, "means": means, "baselines": {k: fmt(v) for k, v in base.items()},
+    return {"svg": _svg(svg), "per_poem": counted, "means": means, "baselines": {k: fmt(v) for k, v in base.items()},
             "attributor": attributor}
 
 
@@ -191,7 +198,7 @@ def per_poem_section(per_poem: list[dict[str, Any]]) -> dict[str, Any] | None:
                 "y": fmt(r[f"{y_row}_perplexity"]),
                 "ratio": fmt(r[f"{y_row}_perplexity"] / r[f"{x_row}_perplexity"])}
 
-    return {"svg": Markup(charts.perplexity_scatter(xs, ys, x_row, y_row)), "x": x_row, "y": y_row,
+    return {"svg": _svg(charts.perplexity_scatter(xs, ys, x_row, y_row)), "x": x_row, "y": y_row,
             "n": len(pairs), "better": sum(b < a for a, b in zip(xs, ys)),
             "median_ratio": fmt(statistics.median(b / a for a, b in zip(xs, ys))),
             "best": [row(r) for r in ranked[:5]], "worst": [row(r) for r in ranked[::-1][:5]]}
@@ -215,8 +222,8 @@ def corpus_section(corpus: dict[str, Any], stats: dict[str, Any] | None,
                 + [c for c in last if c in src_cols])
     return {
         "total": {k: fmt(v) for k, v in total.items() if not isinstance(v, (dict, list))},
-        "drops_svg": Markup(charts.hbar(drops, "poems dropped")) if drops else None,
-        "authors_svg": Markup(charts.hbar(by_author, "poems after cleaning")) if by_author else None,
+        "drops_svg": _svg(charts.hbar(drops, "poems dropped")) if drops else None,
+        "authors_svg": _svg(charts.hbar(by_author, "poems after cleaning")) if by_author else None,
         "source_columns": src_cols,
         # a drop reason absent from a source's row means none were dropped for it
         "sources": [{"name": n, "cells": [fmt(v.get(c, 0 if c.startswith("dropped_") else ""))
@@ -341,7 +348,7 @@ def build_context(*, run: dict[str, Any], metrics: dict[str, dict[str, Any]], co
         if model_rows(poe) else None,
         "train": {k: fmt(v) for k, v in metrics.get("train", {}).items() if not isinstance(v, (dict, list))},
         "experiments": experiments_section(exp_show, exp_error),
-        "loss_svg": Markup(charts.loss_curves(loss)) if loss else None,
+        "loss_svg": _svg(charts.loss_curves(loss)) if loss else None,
         "per_poem": per_poem_section(per_poem),
         "corpus": corpus_section(metrics.get("corpus", {}), corpus_stats, metrics.get("split", {})),
         "distributions": distributions(poe) if model_rows(poe) else [],
