@@ -24,11 +24,12 @@ from qwen_qlora.model.load import load_base
 from qwen_qlora.model.prompts import prompt_ids
 
 # Accepted max KL divergence (nats, per position) of the merged model's next-token
-# distribution from base+adapter's. fp32 differs only by summation order. bf16 rounds each
-# merged weight W + BA once to 8 bits of mantissa where the unmerged model rounds W and BA
-# separately: on gemma-3-270m (logits up to ~35) that moves logits by up to 1.0 but the
-# distributions by at most ~0.005 nats, with the same top token everywhere. The max
-# |logit difference| is reported beside it.
+# distribution from base+adapter's. fp32 differs only by summation order (gemma-3-270m:
+# KL 5e-11, logits within 6e-5). bf16 rounds each merged weight W + BA once where the
+# unmerged model rounds W and BA separately; on gemma-3-270m (logits up to ~35) that moves
+# logits by up to ~1.1 and the distributions by ~0.008 nats. That is bf16 itself, not the
+# merge: against the fp32 base+adapter, the bf16 merged model is off by KL 0.006 and the
+# bf16 unmerged one by 0.005. The max |logit difference| is reported beside the KL.
 TOLERANCE = {"fp32": 1e-6, "bf16": 0.02}
 PROBES = ["Напиши стихотворение на тему: зима\n\nБелый снег ложится тихо,\nспит у речки старый мост.",
           "Напиши стихотворение на тему: море\n\nШепчет море у причала,\nветер гонит облака."]
