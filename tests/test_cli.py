@@ -43,6 +43,7 @@ def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
     assert res.exit_code == 0, res.output
     header = next(line for line in res.stdout.splitlines() if "base" in line)
     assert "adapted" in header  # one row, two columns
+    assert "temperature 0.8, top-p 0.95, max 10 new tokens" in " ".join(res.stdout.split())  # params.yaml + option
 
 
 @pytest.mark.parametrize("args, message", [

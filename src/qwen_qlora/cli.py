@@ -190,7 +190,8 @@ def compare(
     sampling = _sampling(p, temperature, top_p, max_new_tokens, seed, repetition_penalty, n)
     poet = _load_poet(p, adapter, scansion)
     result = poet.write(theme, sampling)
-    table = Table(title=f"{theme} (seed {seed}, temperature {temperature}, top-p {top_p})", show_lines=True)
+    table = Table(title=f"{theme} (seed {sampling.seed}, temperature {sampling.temperature}, top-p {sampling.top_p}, "
+                        f"max {sampling.max_new_tokens} new tokens)", show_lines=True)
     table.add_column("base", overflow="fold")
     table.add_column("adapted", overflow="fold")
     for base, adapted in zip(result["base"], result["adapted"], strict=True):

@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qwen_qlora.generate import sample
-from qwen_qlora.metrics.poetics import scan_poem
-
 MODELS = ("base", "adapted")
 MAX_THEME_CHARS = 100
 
@@ -81,6 +78,9 @@ class Poet:
     def write(self, theme: str, sampling: Sampling, models: tuple[str, ...] = MODELS) -> dict[str, list[dict]]:
         """{model: [poem, ...]}; each poem {text, new_tokens, stopped_at_eos, scan?}. The
         same theme, settings and seed give the same poems."""
+        from qwen_qlora.generate import sample  # torch/peft: imported when poems are written
+        from qwen_qlora.metrics.poetics import scan_poem
+
         theme, sampling = check_theme(theme), sampling.check()
         unknown = set(models) - set(MODELS)
         if unknown:
