@@ -1,6 +1,9 @@
 """DVC stage `clean`: clean, filter and deduplicate raw poems.
 
-Usage: python stages/clean.py RAW_DIR SCRAPE_STATS OUT_JSONL METRICS_JSON [--params params.yaml]
+Writes the poems, the headline counts (METRICS_JSON) and the per-author and per-source
+tables (STATS_JSON, read by the report).
+
+Usage: python stages/clean.py RAW_DIR SCRAPE_STATS OUT_JSONL METRICS_JSON STATS_JSON [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from pathlib import Path
 from qwen_qlora.config import load_params
 from qwen_qlora.corpus.clean import clean_record
 from qwen_qlora.corpus.dedup import group_duplicates
-from qwen_qlora.corpus.report import corpus_counts
+from qwen_qlora.corpus.report import corpus_counts, headline_and_details
 from qwen_qlora.io import read_jsonl, write_json, write_jsonl
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("raw_dir", "scrape_stats", "out", "metrics"):
+    for name in ("raw_dir", "scrape_stats", "out", "metrics", "stats"):
         ap.add_argument(name, type=Path)
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
@@ -49,10 +52,12 @@ def main() -> None:
                          f"in params.yaml")
 
     write_jsonl(args.out, kept)
-    metrics = corpus_counts(raw, dropped, kept, {s: v["skipped_files"] for s, v in scrape_stats.items()})
-    metrics["total"].update({f"dedup_{k}": v for k, v in pairs.items()})
-    metrics["total"]["author_conflicts"] = sum("author_conflict" in x for x in kept)
+    counts = corpus_counts(raw, dropped, kept, {s: v["skipped_files"] for s, v in scrape_stats.items()})
+    counts["total"].update({f"dedup_{k}": v for k, v in pairs.items()})
+    counts["total"]["author_conflicts"] = sum("author_conflict" in x for x in kept)
+    metrics, details = headline_and_details(counts, params.author)
     write_json(args.metrics, metrics)
+    write_json(args.stats, details)
     print(f"clean: {len(raw)} raw -> {len(poems)} poems -> {len(kept)} distinct "
           f"({target} by {params.author})")
 

@@ -1,66 +1,264 @@
 """The `qwen-qlora` command for people.
 
-    qwen-qlora scan poem.txt            stresses, meter, rhyme scheme (and p_author)
-    qwen-qlora write "тема" -n 2        poems from the trained adapter on a theme
+    qwen-qlora scan poem.txt               stresses, meter, rhyme scheme (and p_author)
+    qwen-qlora write "тема" -n 2           poems from the trained adapter on a theme
+    qwen-qlora compare "тема"              base and adapted poems side by side
+    qwen-qlora serve                       a local demo page on http://127.0.0.1:7860
+    qwen-qlora merge --out merged/         the adapter merged into a bf16 copy of the base
+
+Every command runs from the project root (params.yaml, models/) and fails with one
+readable line (QWEN_QLORA_DEBUG=1 shows the traceback); `--help` shows an example.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0],
+                  pretty_exceptions_enable=False, rich_markup_mode="rich")
 console = Console()
+err_console = Console(stderr=True)
 
 DEFAULT_ATTRIBUTOR = Path("models/attributor/attributor.joblib")
+PARAMS = typer.Option(Path("params.yaml"), help="Pipeline parameters (preset, quantization, prompt).")
+ADAPTER = typer.Option(Path("models/adapter"), help="The trained adapter folder.")
+
+
+OUR_ERRORS = [("qwen_qlora.model.load", "ModelLoadError"), ("qwen_qlora.merge", "MergeError")]
+
+
+def readable_errors(fn: Callable) -> Callable:
+    """Turn an expected failure into one line on stderr and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            # Our error types live in heavy modules; one not yet imported cannot have raised.
+            ours = tuple(getattr(sys.modules[m], name) for m, name in OUR_ERRORS if m in sys.modules)
+            expected = isinstance(err, (ValueError, OSError, *ours))
+            if os.environ.get("QWEN_QLORA_DEBUG"):
+                raise
+            message = (str(err).splitlines() or [""])[0]
+            if not expected:  # a bug, not a bad input: name the type and how to see the traceback
+                message = f"{type(err).__name__}: {message} (QWEN_QLORA_DEBUG=1 shows the traceback)"
+            err_console.print(f"[bold red]error:[/bold red] {escape(message or type(err).__name__)}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _sampling(params: Any, temperature: float | None, top_p: float | None, max_new_tokens: int | None, seed: int,
+              repetition_penalty: float | None, n: int = 1) -> Any:
+    """Sampling settings: the options given, else params.yaml `generate`."""
+    from qwen_qlora.poet import Sampling
+
+    g = params.generate
+    pick = lambda given, default: default if given is None else given  # noqa: E731
+    return Sampling(temperature=pick(temperature, g.temperature), top_p=pick(top_p, g.top_p),
+                    max_new_tokens=pick(max_new_tokens, g.max_new_tokens), seed=seed,
+                    repetition_penalty=pick(repetition_penalty, g.repetition_penalty), n=n).check()
+
+
+def _load_poet(params: Any, adapter: Path, scansion: bool) -> Any:
+    from qwen_qlora.poet import Poet
+
+    with console.status(f"loading {params.model.preset} with the adapter from {adapter} ..."):
+        return Poet.load(params, adapter, attributor_path=DEFAULT_ATTRIBUTOR, scansion=scansion)
+
+
+def check_theme(theme: str) -> str:
+    from qwen_qlora.poet import check_theme as check
+
+    return check(theme)
+
+
+def _params(path: Path) -> Any:
+    from qwen_qlora.config import load_params
+
+    return load_params(path)
+
+
+def _scan_line(scan: dict[str, Any]) -> str:
+    feet = f" {scan['feet']}-foot" if scan.get("feet") else ""
+    parts = [f"{scan['meter']}{feet}", f"rhyme {scan['rhyme_rate']:.0%}",
+             "quatrains " + (", ".join(scan["quatrain_schemes"]) or "none")]
+    if "p_author" in scan:
+        parts.append(f"p_author {scan['p_author']:.2f}")
+    return " · ".join(parts)
+
+
+# Shared sampling options; unset ones come from params.yaml `generate`.
+TEMPERATURE = typer.Option(None, help="Sampling temperature, (0, 2]: higher is more surprising. (default: params.yaml generate)")
+TOP_P = typer.Option(None, "--top-p", help="Nucleus sampling, (0, 1]: sample from the smallest set of tokens with this "
+                     "total probability. (default: params.yaml generate)")
+MAX_NEW = typer.Option(None, "--max-new-tokens", help="Stop a poem after this many tokens (8-512). (default: params.yaml generate)")
+SEED = typer.Option(0, help="Sampling seed: the same seed and settings give the same poems.")
+REP = typer.Option(None, "--repetition-penalty", help="Penalty on repeated tokens, [1, 2]. (default: params.yaml generate)")
 
 
 @app.command()
+@readable_errors
 def scan(
-    poem: Path = typer.Argument(..., exists=True, dir_okay=False, help="A UTF-8 text file with one poem."),
+    poem: Path = typer.Argument(..., help="A UTF-8 text file with one poem."),
     attributor: Path = typer.Option(DEFAULT_ATTRIBUTOR, help="A style attributor saved by the poetics stage."),
 ) -> None:
-    """Print the poem with stresses marked, its meter, rhyme schemes and p_author."""
+    """Print the poem with stresses marked, its meter, rhyme schemes and p_author.
+
+    Example: [bold]qwen-qlora scan poem.txt[/bold]
+    """
     from qwen_qlora.metrics.poetics import format_scan, scan_poem
     from qwen_qlora.metrics.stress import load_stresser
     from qwen_qlora.metrics.style import load_attributor
 
+    if not poem.is_file():
+        raise ValueError(f"{poem}: no such file; give a UTF-8 text file with one poem")
     text = poem.read_text(encoding="utf-8")
     if not text.strip():
-        raise typer.BadParameter(f"{poem} is empty", param_hint="POEM")
+        raise ValueError(f"{poem} is empty; give a file with one poem")
     attr = load_attributor(attributor) if attributor.exists() else None
     if attr is None:
-        console.print(f"[dim]no attributor at {attributor} (run `dvc repro poetics`): "
-                      "p_author not shown[/dim]")
+        console.print(f"[dim]no attributor at {attributor} (run `dvc repro poetics`): p_author not shown[/dim]")
     console.print(format_scan(scan_poem(text, load_stresser(), attr)), markup=False, highlight=False)
 
 
 @app.command()
+@readable_errors
 def write(
     theme: str = typer.Argument(..., help="The theme, e.g. 'разлука'."),
-    n: int = typer.Option(2, "-n", help="How many poems."),
-    seed: int = typer.Option(0, help="Sampling seed: the same seed gives the same poems."),
+    n: int = typer.Option(2, "-n", help="How many poems (1-8)."),
+    temperature: float | None = TEMPERATURE,
+    top_p: float | None = TOP_P,
+    max_new_tokens: int | None = MAX_NEW,
+    seed: int = SEED,
+    repetition_penalty: float | None = REP,
     base_only: bool = typer.Option(False, "--base", help="Use the base model (adapter off)."),
-    params: Path = typer.Option(Path("params.yaml"), help="Pipeline parameters (preset, decoding)."),
-    adapter: Path = typer.Option(Path("models/adapter"), help="The trained adapter folder."),
+    scansion: bool = typer.Option(False, "--scan", help="Show meter, rhyme and p_author under each poem."),
+    params: Path = PARAMS,
+    adapter: Path = ADAPTER,
 ) -> None:
-    """Write poems on a theme with the trained adapter (or the base model)."""
-    from qwen_qlora.config import load_params
-    from qwen_qlora.generate import sample
-    from qwen_qlora.model.adapted import load_adapted
+    """Write poems on a theme with the trained adapter (or the base model).
 
-    p = load_params(params)
-    model, tokenizer = load_adapted(Path("models/base") / p.model.preset, adapter, p.model.selected, p.quant)
-    prompt = p.split.prompt_template.format(theme=theme)
-    g = p.generate
-    (poems,) = sample(model, tokenizer, p.model.selected, [prompt], n, seed, temperature=g.temperature,
-                      top_p=g.top_p, repetition_penalty=g.repetition_penalty,
-                      max_new_tokens=g.max_new_tokens, adapter=not base_only)
+    Example: [bold]qwen-qlora write "разлука" -n 2 --temperature 0.7 --seed 3[/bold]
+    """
+    check_theme(theme)  # before the model loads
+    p = _params(params)
+    sampling = _sampling(p, temperature, top_p, max_new_tokens, seed, repetition_penalty, n)
+    poet = _load_poet(p, adapter, scansion)
+    model = "base" if base_only else "adapted"
+    poems = poet.write(theme, sampling, (model,))[model]
     for i, poem in enumerate(poems, 1):
-        console.rule(f"{theme} · {i}")
-        console.print(poem["text"], markup=False, highlight=False)
+        console.rule(f"{theme} · {model} · {i}")
+        console.print(poem["text"] or "(empty)", markup=False, highlight=False)
+        if "scan" in poem:
+            console.print(_scan_line(poem["scan"]), style="dim", markup=False, highlight=False)
+
+
+@app.command()
+@readable_errors
+def compare(
+    theme: str = typer.Argument(..., help="The theme, e.g. 'разлука'."),
+    n: int = typer.Option(1, "-n", help="How many pairs (1-8)."),
+    temperature: float | None = TEMPERATURE,
+    top_p: float | None = TOP_P,
+    max_new_tokens: int | None = MAX_NEW,
+    seed: int = SEED,
+    repetition_penalty: float | None = REP,
+    scansion: bool = typer.Option(True, "--scan/--no-scan", help="Meter, rhyme and p_author under each poem."),
+    params: Path = PARAMS,
+    adapter: Path = ADAPTER,
+) -> None:
+    """Print base and adapted poems on one theme side by side (same prompt and seed).
+
+    Example: [bold]qwen-qlora compare "море" --seed 7[/bold]
+    """
+    check_theme(theme)  # before the model loads
+    p = _params(params)
+    sampling = _sampling(p, temperature, top_p, max_new_tokens, seed, repetition_penalty, n)
+    poet = _load_poet(p, adapter, scansion)
+    result = poet.write(theme, sampling)
+    table = Table(title=f"{theme} (seed {sampling.seed}, temperature {sampling.temperature}, top-p {sampling.top_p}, "
+                        f"max {sampling.max_new_tokens} new tokens)", show_lines=True)
+    table.add_column("base", overflow="fold")
+    table.add_column("adapted", overflow="fold")
+    for base, adapted in zip(result["base"], result["adapted"], strict=True):
+        cells = []
+        for poem in (base, adapted):
+            text = poem["text"] or "(empty)"
+            cells.append(text + (f"\n\n{_scan_line(poem['scan'])}" if "scan" in poem else ""))
+        table.add_row(*cells)
+    console.print(table, markup=False, highlight=False)
+
+
+@app.command()
+@readable_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (keep 127.0.0.1: the page has no login)."),
+    port: int = typer.Option(7860, help="Port."),
+    params: Path = PARAMS,
+    adapter: Path = ADAPTER,
+) -> None:
+    """Start the demo page: type or pick a theme, get base and adapted poems side by side.
+
+    Example: [bold]qwen-qlora serve --port 7860[/bold], then open http://127.0.0.1:7860
+    """
+    from qwen_qlora.serve import create_app
+    from qwen_qlora.serve import serve as run
+
+    p = _params(params)
+    defaults = _sampling(p, None, None, None, 0, None)
+    poet = _load_poet(p, adapter, scansion=True)
+    console.print(f"demo page on http://{host}:{port} (Ctrl+C stops it)")
+    run(create_app(poet, list(p.generate.themes), defaults), host, port)
+
+
+@app.command()
+@readable_errors
+def merge(
+    out: Path = typer.Option(..., "--out", help="A new folder for the merged model."),
+    dtype: str = typer.Option("bf16", help="Weights of the merged model: bf16 or fp32 (never 4-bit)."),
+    params: Path = PARAMS,
+    adapter: Path = ADAPTER,
+    metrics_dir: Path = typer.Option(Path("metrics"), help="Where the pipeline's metrics are (for the model card)."),
+) -> None:
+    """Merge the adapter into a dense copy of the base and save a plain transformers model.
+
+    Checks the merged logits against base+adapter and prints the max difference.
+
+    Example: [bold]qwen-qlora merge --out merged/ --dtype bf16[/bold]
+    """
+    from dataclasses import asdict
+
+    from qwen_qlora.merge import merge_adapter, model_card
+
+    p = _params(params)
+    metrics = {n: json.loads(f.read_text(encoding="utf-8")) for n in ("eval", "generation", "poetics", "split")
+               if (f := metrics_dir / f"{n}.json").is_file()}
+    card = model_card(preset=p.model.preset, source=p.model.selected.source, author=p.author, lora=asdict(p.lora),
+                      train={k: v for k, v in asdict(p.train).items()
+                             if k in ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "seed")},
+                      dtype=dtype, metrics=metrics, split=metrics.get("split", {}))
+    with console.status(f"merging {adapter} into a {dtype} copy of {p.model.preset} ..."):
+        res = merge_adapter(Path("models/base") / p.model.preset, adapter, p.model.selected, out, dtype, card)
+    console.print(f"merged model: {res.out_dir} ({dtype}, safetensors + tokenizer + README.md)")
+    console.print(f"merged vs base+adapter on {res.probe_tokens} probe tokens: max |logit difference| "
+                  f"{res.max_abs_diff:.3g}, max KL {res.max_kl:.2g} nats (tolerance {res.tolerance}), "
+                  f"same top token at {res.top1_agreement:.1%} of positions")
+    console.print(f"reloaded with plain transformers: max |logit difference| {res.reload_max_abs_diff:.3g}, "
+                  f"max KL {res.reload_max_kl:.2g} nats")
 
 
 if __name__ == "__main__":

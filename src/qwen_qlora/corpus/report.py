@@ -1,7 +1,10 @@
-"""Corpus counts for metrics/corpus.json: raw, dropped by reason, merged, final.
+"""Corpus counts: raw, dropped by reason, merged, final.
 
 Counts are kept per author and per source so every number can be traced to the files
-behind it; line and stanza statistics describe the final poems.
+behind it; line and stanza statistics describe the final poems. `headline_and_details`
+splits them: the totals and the target poet's row go to metrics/corpus.json (a few dozen
+keys that `dvc metrics diff` shows in a terminal), the per-author and per-source tables to
+data/interim/corpus_stats.json, which the report reads.
 """
 
 from __future__ import annotations
@@ -57,6 +60,13 @@ def corpus_counts(raw: list[dict[str, Any]], dropped: list[tuple[dict[str, Any],
     total["authors"] = len([a for a in authors.values() if a["final"]])
     total.update(_line_stats([p["n_lines"] for p in kept], [p["n_stanzas"] for p in kept]))
     return {"total": total, "by_author": authors, "by_source": sources}
+
+
+def headline_and_details(counts: dict[str, Any], author: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metrics: totals + the target poet's row under "author" (the key is in params.yaml),
+    details: per-author and per-source tables)."""
+    metrics = {"total": counts["total"], "author": dict(counts["by_author"].get(author, {}))}
+    return metrics, {"by_author": counts["by_author"], "by_source": counts["by_source"]}
 
 
 def _line_stats(lines: list[int], stanzas: list[int]) -> dict[str, float]:

@@ -1,0 +1,365 @@
+"""The HTML report: one self-contained page (inline CSS, inline SVG charts, no script,
+no network) built from the pipeline's metrics, per-poem scores and samples.
+
+`build_context` turns the loaded files into plain values for the template and
+`render_report` renders it with jinja2 autoescaping on, so every poem, title, theme and
+source name is HTML-escaped (a generated poem is untrusted input). Every section takes
+what is there: a missing file or row, or an older file format, leaves a note or fewer
+rows, never a crash. Run by the `report` stage (stages/report.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from qwen_qlora import charts
+
+# Model rows in the order people read them, with what each one is.
+ROWS = {
+    "base": "base (as shipped, 16/32-bit)",
+    "base_4bit": "base, NF4 (the training base)",
+    "base_fewshot": "base, few-shot (3 train poems in the prompt)",
+    "adapted_4bit": "adapted, adapter on the NF4 base",
+    "adapted": "adapted, adapter on the 16/32-bit base (deployed)",
+}
+NOT_ROWS = {"headline", "quantization", "delta", "attributor", "baselines", "distance"}
+# Per-sample keys that are shown in their own place, not as flags.
+SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_lines",
+               "longest_copied_run_words", "longest_copied_run_source", "prompt", "id"}
+DISTRIBUTIONS = [("meter_share_", "Meter"), ("stanza_share_", "Stanzas"), ("scheme_share_", "Rhyme scheme of quatrains")]
+# Headline metrics for the experiments table: (column, file, candidate dotted keys).
+EXPERIMENT_METRICS = [
+    ("adapted ppl", "metrics/eval.json", ["adapted.test_perplexity", "adapted.val_perplexity"]),
+    ("ppl ratio", "metrics/eval.json", ["headline.test_perplexity_ratio", "delta.val_perplexity_ratio"]),
+    ("copied lines", "metrics/generation.json", ["adapted.copied_line_share"]),
+    ("quatrain form", "metrics/generation.json", ["adapted.quatrain_compliance_share"]),
+    ("rhyme rate", "metrics/poetics.json", ["adapted.rhyme_rate"]),
+    ("p_author", "metrics/poetics.json", ["adapted.p_author_mean"]),
+    ("train s", "metrics/train.json", ["runtime_s"]),
+]
+
+
+def _svg(svg: str) -> Markup:
+    """A chart as trusted markup, after checking it carries nothing that could run or fetch."""
+    if not charts.svg_is_inert(svg):
+        raise ValueError("a chart's SVG contains a script, an event handler or an external link")
+    return Markup(svg)
+
+
+def fmt(v: Any) -> str:
+    """A number as people read it: ints whole, shares to 3 decimals, others to 2."""
+    if isinstance(v, bool) or v is None:
+        return "" if v is None else str(v).lower()
+    if isinstance(v, int):
+        return f"{v:,}".replace(",", "\u202f")  # narrow no-break space: 1 234 never wraps
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        return f"{v:.3f}" if abs(v) < 1 else f"{v:,.2f}".replace(",", "\u202f")
+    return str(v)
+
+
+def model_rows(section: dict[str, Any], extra_first: tuple[str, ...] = ()) -> list[str]:
+    """Row names of a metrics file in reading order: known rows first, then others."""
+    names = [k for k, v in section.items() if isinstance(v, dict) and k not in NOT_ROWS]
+    order = list(extra_first) + list(ROWS)
+    return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), names.index(n)))
+
+
+def with_interval(row: dict[str, Any], key: str) -> dict[str, str] | None:
+    """{value, interval} for a key, the interval from its `_ci_low`/`_ci_high` siblings."""
+    if key not in row or isinstance(row[key], (dict, list)):
+        return None
+    lo, hi = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+    return {"value": fmt(row[key]), "interval": f"[{fmt(lo)}, {fmt(hi)}]" if lo is not None and hi is not None else ""}
+
+
+def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
+    """The perplexity table: one row per model row present, columns that any row has,
+    intervals and sample sizes; the headline ratio and the quantization figures."""
+    split = "test" if any("test_perplexity" in v for v in ev.values() if isinstance(v, dict)) else "val"
+    keys = [(f"{split}_perplexity", "perplexity"), (f"{split}_loss", "loss (nats/token)"),
+            ("token_accuracy", "token accuracy"), ("mean_entropy_nats", "entropy (nats)"),
+            (f"{split}_tokens", "tokens"), (f"{split}_poems", "poems")]
+    names = [n for n in model_rows(ev) if any(k.endswith("_perplexity") for k in ev[n])]
+    keys = [(k, label) for k, label in keys if any(k in ev[n] for n in names)]
+    # Row descriptions belong to the current format (test split); older files keep bare names.
+    rows = [{"name": n, "label": ROWS.get(n, n) if split == "test" else n,
+             "cells": [with_interval(ev[n], k) or {"value": "", "interval": ""} for k, _ in keys]}
+            for n in names]
+    headline = ev.get("headline") or ev.get("delta") or {}
+    ratio_key = next((k for k in ("test_perplexity_ratio", "val_perplexity_ratio") if k in headline), None)
+    head = None
+    if ratio_key:
+        head = {"text": f"{headline.get('numerator', 'adapted')} / {headline.get('denominator', 'base')} "
+                        f"{split} perplexity", **with_interval(headline, ratio_key)}
+    quant = {k: fmt(v) for k, v in (ev.get("quantization") or {}).items() if not isinstance(v, (dict, list))}
+    return {"split": split, "columns": [label for _, label in keys], "rows": rows, "headline": head,
+            "quantization": quant, "intervals": any(c["interval"] for r in rows for c in r["cells"])}
+
+
+def scalar_table(section: dict[str, Any], skip_prefixes: tuple[str, ...] = (),
+                 first: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A metrics file with model rows as a table: one line per metric, one column per row,
+    intervals beside values."""
+    rows = model_rows(section, first)
+    keys: list[str] = []
+    for n in rows:
+        for k, v in section[n].items():
+            if (k not in keys and not isinstance(v, (dict, list)) and not k.endswith(("_ci_low", "_ci_high"))
+                    and not k.startswith(skip_prefixes)):
+                keys.append(k)
+    return {"columns": rows, "rows": [{"metric": k, "cells": [with_interval(section[n], k) or {"value": "", "interval": ""}
+                                                                for n in rows]} for k in keys]}
+
+
+def distributions(poetics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Meter, stanza and rhyme-scheme shares of corpus and models side by side (charts)."""
+    rows = model_rows(poetics, ("corpus",))
+    out = []
+    for prefix, title in DISTRIBUTIONS:
+        cats = []
+        for n in rows:
+            cats += [k[len(prefix):] for k in poetics[n] if k.startswith(prefix)
+                     and not k.endswith(("_ci_low", "_ci_high")) and k[len(prefix):] not in cats]
+        have = [n for n in rows if any(k.startswith(prefix) for k in poetics[n])]
+        if not cats or not have:
+            continue
+        groups = {n: [float(poetics[n].get(prefix + c, 0.0)) for c in cats] for n in have}
+        errors = {n: [(poetics[n][f"{prefix}{c}_ci_low"], poetics[n][f"{prefix}{c}_ci_high"])
+                      if f"{prefix}{c}_ci_low" in poetics[n] and f"{prefix}{c}_ci_high" in poetics[n] else None
+                      for c in cats] for n in have}
+        sizes = ", ".join(f"{n}: {fmt(poetics[n]['n_poems'])} poems" for n in have if "n_poems" in poetics[n])
+        out.append({"title": title, "note": sizes, "svg": _svg(charts.grouped_bars(cats, groups, errors))})
+    return out
+
+
+def p_author_section(poetics: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """p_author per generated poem by model, with the means and the poet's and other
+    poets' baselines."""
+    base = dict(poetics.get("baselines") or {})
+    if "corpus" in poetics and "p_author_mean_val" in poetics["corpus"]:
+        base.setdefault("p_author_mean_val", poetics["corpus"]["p_author_mean_val"])
+    baselines = {k.replace("p_author_mean_", "").replace("_", " "): float(v) for k, v in base.items()
+                 if k.startswith("p_author_mean") and isinstance(v, (int, float))}
+    per_model: dict[str, list[float]] = defaultdict(list)
+    for s in samples:
+        if isinstance(s.get("p_author"), (int, float)):
+            per_model[s["model"]].append(float(s["p_author"]))
+    means = {n: with_interval(poetics[n], "p_author_mean") for n in model_rows(poetics)
+             if "p_author_mean" in poetics[n]}
+    if not per_model and not means:
+        return None
+    counted = bool(per_model)
+    if not counted:  # no per-poem values in the samples: the means alone
+        per_model = {n: [float(poetics[n]["p_author_mean"])] for n in means}
+    order = model_rows({n: {} for n in per_model})
+    svg = charts.strips({n: per_model[n] for n in order}, baselines, "p_author (attributor's probability of the poet)",
+                        counted=counted)
+    attributor = {k: fmt(v) for k, v in (poetics.get("attributor") or {}).items() if not isinstance(v, (dict, list))}
+    return {"svg": _svg(svg), "per_poem": counted, "means": means, "baselines": {k: fmt(v) for k, v in base.items()},
+            "attributor": attributor}
+
+
+def read_series(path: Path) -> tuple[list[float], list[float]] | None:
+    """(steps, values) of a DVCLive TSV (columns step and one metric), or None if absent."""
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    if not rows or "step" not in rows[0]:
+        return None
+    metric = [c for c in rows[0] if c not in ("step", "timestamp")][0]
+    return [float(r["step"]) for r in rows], [float(r[metric]) for r in rows]
+
+
+def per_poem_section(per_poem: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Scatter of per-poem test perplexity, base vs adapted, and the poems that moved most."""
+    x_row = "base" if any("base_perplexity" in r for r in per_poem) else "base_4bit"
+    y_row = "adapted" if any("adapted_perplexity" in r for r in per_poem) else "adapted_4bit"
+    pairs = [r for r in per_poem if isinstance(r.get(f"{x_row}_perplexity"), (int, float))
+             and isinstance(r.get(f"{y_row}_perplexity"), (int, float))]
+    if not pairs:
+        return None
+    xs = [float(r[f"{x_row}_perplexity"]) for r in pairs]
+    ys = [float(r[f"{y_row}_perplexity"]) for r in pairs]
+    ranked = sorted(pairs, key=lambda r: r[f"{y_row}_perplexity"] / r[f"{x_row}_perplexity"])
+
+    def row(r: dict[str, Any]) -> dict[str, str]:
+        return {"title": str(r.get("title") or r.get("id", "")), "theme": str(r.get("theme", "")),
+                "tokens": fmt(r.get("tokens")), "x": fmt(r[f"{x_row}_perplexity"]),
+                "y": fmt(r[f"{y_row}_perplexity"]),
+                "ratio": fmt(r[f"{y_row}_perplexity"] / r[f"{x_row}_perplexity"])}
+
+    return {"svg": _svg(charts.perplexity_scatter(xs, ys, x_row, y_row)), "x": x_row, "y": y_row,
+            "n": len(pairs), "better": sum(b < a for a, b in zip(xs, ys)),
+            "median_ratio": fmt(statistics.median(b / a for a, b in zip(xs, ys))),
+            "best": [row(r) for r in ranked[:5]], "worst": [row(r) for r in ranked[::-1][:5]]}
+
+
+def corpus_section(corpus: dict[str, Any], stats: dict[str, Any] | None,
+                   split: dict[str, Any]) -> dict[str, Any]:
+    """Poems per source and author, drop reasons and split sizes."""
+    total = corpus.get("total", corpus)
+    detail = stats or corpus  # the detailed tables, or an older corpus.json that holds them
+    drops = {k[len("dropped_"):]: v for k, v in total.items()
+             if k.startswith("dropped_") and isinstance(v, (int, float))}
+    by_author = {a: v.get("final", 0) for a, v in (detail.get("by_author") or {}).items() if v.get("final")}
+    by_author = dict(sorted(by_author.items(), key=lambda kv: -kv[1]))
+    sources = detail.get("by_source") or {}
+    src_cols: list[str] = []
+    for v in sources.values():
+        src_cols += [k for k in v if k not in src_cols and not isinstance(v[k], (dict, list))]
+    first, last = ["raw", "dropped"], ["merged_duplicates", "final", "skipped_files"]
+    src_cols = ([c for c in first if c in src_cols] + sorted(c for c in src_cols if c not in first + last)
+                + [c for c in last if c in src_cols])
+    return {
+        "total": {k: fmt(v) for k, v in total.items() if not isinstance(v, (dict, list))},
+        "drops_svg": _svg(charts.hbar(drops, "poems dropped")) if drops else None,
+        "authors_svg": _svg(charts.hbar(by_author, "poems after cleaning")) if by_author else None,
+        "source_columns": src_cols,
+        # a drop reason absent from a source's row means none were dropped for it
+        "sources": [{"name": n, "cells": [fmt(v.get(c, 0 if c.startswith("dropped_") else ""))
+                                          for c in src_cols]} for n, v in sources.items()],
+        "split": {k: fmt(v) for k, v in split.items() if not isinstance(v, (dict, list))},
+    }
+
+
+def poem_lines(sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sample's text as lines, each with the copied-line record that matches it (if any)."""
+    text = sample.get("text_cut") or sample.get("text") or ""
+    copies = {str(c.get("line", "")).strip(): c for c in sample.get("copied_lines") or [] if isinstance(c, dict)}
+    out = []
+    for line in text.split("\n"):
+        c = copies.get(line.strip()) if line.strip() else None
+        hover = None
+        if c:
+            sim = c.get("similarity")
+            hover = (f"copied from {c.get('source', '?')}" + (f" ({c['doc_id']})" if c.get("doc_id") else "")
+                     + (f", similarity {fmt(float(sim))}" if isinstance(sim, (int, float)) else ""))
+        out.append({"text": line, "copied": hover})
+    return out
+
+
+def sample_flags(sample: dict[str, Any]) -> list[dict[str, str]]:
+    """The per-poem flags (form, rhyme scheme, meter, p_author, ...) as (name, value)."""
+    items = [(k, v) for k, v in sample.items() if k not in SAMPLE_KEYS and k != "flags"]
+    if isinstance(sample.get("flags"), dict):  # flags may also come grouped under one key
+        items += list(sample["flags"].items())
+    flags = [{"name": k, "value": _short(fmt(v))} for k, v in items if not isinstance(v, (dict, list))]
+    run = sample.get("longest_copied_run_words")
+    if run:
+        src = sample.get("longest_copied_run_source")
+        flags.append({"name": "longest copied run", "value": f"{run} words" + (f" from {src}" if src else "")})
+    return flags
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def samples_section(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Samples per theme: one line per (seed, sample), one column per model."""
+    by_theme: dict[str, dict[tuple, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for s in samples:
+        by_theme[str(s.get("theme", ""))][(s.get("seed"), s.get("sample"))][str(s.get("model", "?"))] = s
+    out = []
+    for theme, pairs in by_theme.items():
+        models = model_rows({m: {} for p in pairs.values() for m in p})
+        rows = [[{"model": m, "lines": poem_lines(p[m]), "flags": sample_flags(p[m]),
+                  "cut": bool(p[m].get("text_cut")) and p[m].get("text_cut") != p[m].get("text"),
+                  "raw": p[m].get("text", "")} if m in p else None for m in models]
+                for _, p in sorted(pairs.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
+        out.append({"theme": theme, "models": models, "rows": rows})
+    return out
+
+
+def experiments_section(exp_show: list[dict[str, Any]] | None, error: str | None) -> dict[str, Any]:
+    """Rows of `dvc exp show --json`: name, changed params and headline metrics."""
+    if exp_show is None:
+        return {"note": error or "no experiments", "columns": [], "rows": []}
+    revs = []
+    for entry in exp_show:
+        revs.append(entry)
+        for exp in entry.get("experiments") or []:
+            revs.extend(exp.get("revs") or [])
+    flat = []
+    for r in revs:
+        data = r.get("data") or {}
+        params = _flatten((data.get("params") or {}).get("params.yaml", {}).get("data") or {})
+        metrics = {f: (m or {}).get("data") or {} for f, m in (data.get("metrics") or {}).items()}
+        flat.append((r, params, metrics))
+    changed = sorted(k for k in set().union(*(p for _, p, _ in flat)) if len({str(p.get(k)) for _, p, _ in flat}) > 1) \
+        if len(flat) > 1 else []
+    cols = [(c, f, ks) for c, f, ks in EXPERIMENT_METRICS
+            if any(_dig(m.get(f, {}), ks) is not None for _, _, m in flat)]
+    rows = []
+    for r, params, metrics in flat:
+        rows.append({"name": r.get("name") or str(r.get("rev", ""))[:7],
+                     "rev": str(r.get("rev", ""))[:7],
+                     "error": bool(r.get("error") or (r.get("data") or {}).get("error")),
+                     "cells": [fmt(params.get(k)) for k in changed]
+                     + [fmt(_dig(metrics.get(f, {}), ks)) for _, f, ks in cols]})
+    return {"note": None if rows else "no experiments in this workspace", "columns": changed + [c for c, _, _ in cols],
+            "rows": rows}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, list):
+            out[f"{prefix}{k}"] = ",".join(map(str, v)) if all(not isinstance(x, (dict, list)) for x in v) else "…"
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _dig(d: dict[str, Any], keys: list[str]) -> Any:
+    for dotted in keys:
+        cur: Any = d
+        for part in dotted.split("."):
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if cur is not None:
+            return cur
+    return None
+
+
+def build_context(*, run: dict[str, Any], metrics: dict[str, dict[str, Any]], corpus_stats: dict[str, Any] | None,
+                  per_poem: list[dict[str, Any]], samples: list[dict[str, Any]],
+                  loss: dict[str, tuple[list[float], list[float]]],
+                  exp_show: list[dict[str, Any]] | None, exp_error: str | None) -> dict[str, Any]:
+    """Everything the template shows. `metrics` maps a file stem (eval, generation, poetics,
+    train, corpus, split) to its parsed JSON ({} when absent)."""
+    ev, gen, poe = metrics.get("eval", {}), metrics.get("generation", {}), metrics.get("poetics", {})
+    return {
+        "run": run,
+        "eval": eval_table(ev) if ev else None,
+        "generation": scalar_table(gen) if model_rows(gen) else None,
+        "poetics": scalar_table(poe, ("meter_share_", "scheme_share_", "stanza_share_"), ("corpus",))
+        if model_rows(poe) else None,
+        "train": {k: fmt(v) for k, v in metrics.get("train", {}).items() if not isinstance(v, (dict, list))},
+        "experiments": experiments_section(exp_show, exp_error),
+        "loss_svg": _svg(charts.loss_curves(loss)) if loss else None,
+        "per_poem": per_poem_section(per_poem),
+        "corpus": corpus_section(metrics.get("corpus", {}), corpus_stats, metrics.get("split", {})),
+        "distributions": distributions(poe) if model_rows(poe) else [],
+        "p_author": p_author_section(poe, samples) if poe or samples else None,
+        "themes": samples_section(samples),
+    }
+
+
+def render_report(context: dict[str, Any]) -> str:
+    """The page as one HTML string (autoescaped; charts are trusted inline SVG)."""
+    env = Environment(loader=PackageLoader("qwen_qlora", "templates"),
+                      autoescape=select_autoescape(["html", "j2"], default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(**context)

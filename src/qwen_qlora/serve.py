@@ -1,0 +1,82 @@
+"""The demo page: `qwen-qlora serve` starts a local web app on 127.0.0.1 where a person
+types (or picks) a theme, sets the sampling, and gets base and adapted poems side by side
+with their scansion and flags.
+
+Why Flask and not Gradio: Gradio is what this field's demos use, but it pulls in a
+large stack (FastAPI, uvicorn, httpx, pandas, a bundled front end of several MB), loads
+fonts and front-end assets from CDNs unless configured otherwise, checks for updates and
+sends analytics by default, and runs its UI as JavaScript. This page must work with no
+network at all and show poems (untrusted text) safely. Flask (already installed with the
+project's test tools, maintained by Pallets) serves one server-rendered HTML form with
+inline CSS: no JavaScript, no external asset, jinja2 autoescaping for every poem, and a
+plain HTML form that works in any browser. The trade-off: no streaming of tokens while
+a poem is written; the page returns when both poems are done.
+
+The model loads once at start. Generation runs under the Poet's lock, so concurrent
+requests queue (each waits for the one before). A bad input or a failure is shown on the
+page as one line; the traceback goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, render_template, request
+
+from qwen_qlora.poet import MODELS, Poet, Sampling
+
+log = logging.getLogger("qwen_qlora.serve")
+FIELDS = {"temperature": float, "top_p": float, "max_new_tokens": int, "seed": int, "repetition_penalty": float}
+
+
+def _form_sampling(form: Any, defaults: Sampling) -> Sampling:
+    values = {}
+    for name, kind in FIELDS.items():
+        raw = (form.get(name) or "").strip()
+        if not raw:
+            values[name] = getattr(defaults, name)
+            continue
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            raise ValueError(f"{name}: {raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    return Sampling(**values, n=1)
+
+
+def create_app(poet: Poet, themes: list[str], defaults: Sampling) -> Flask:
+    """The Flask app around a loaded Poet."""
+    app = Flask(__name__, template_folder="templates")
+    app.jinja_env.autoescape = True  # Flask escapes only *.html by name; these are *.html.j2
+
+    @app.route("/", methods=["GET", "POST"])
+    def index() -> Any:
+        form = request.form if request.method == "POST" else {}
+        theme = form.get("pick") or form.get("theme", "")  # a picked theme button, else the typed one
+        sampling, result, error, status = defaults, None, None, 200
+        if request.method == "POST":
+            try:
+                sampling = _form_sampling(form, defaults)
+                result = poet.write(theme, sampling)
+            except ValueError as err:  # the person's input: say what to change
+                error, status = str(err), 400
+            except Exception as err:  # noqa: BLE001 (anything else: one line on the page, details in the log)
+                log.exception("generation failed for theme %r", theme)
+                error, status = f"the model failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}", 500
+        return render_template("serve.html.j2", themes=themes, theme=theme, sampling=sampling, result=result,
+                               models=MODELS, error=error), status
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def not_here(err: Any) -> Any:
+        return render_template("serve.html.j2", themes=themes, theme="", sampling=defaults, result=None,
+                               models=MODELS, error=f"{err.code}: {err.name}; the page is at /"), err.code
+
+    return app
+
+
+def serve(app: Flask, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Serve until interrupted (threaded: a request waits for the model, not for the socket)."""
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)

@@ -1,0 +1,163 @@
+"""The demo page on a tiny model, in headless Chromium: a typed theme gives base and
+adapted poems side by side with scansion; bad input and failures show one line on the
+page; a hostile theme is shown as text; concurrent requests queue on one model."""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+import urllib.request
+from urllib.error import HTTPError
+
+import pytest
+from fixtures.adapters import tiny_project
+from werkzeug.serving import make_server
+
+from qwen_qlora.config import load_params
+from qwen_qlora.poet import Poet, Sampling
+from qwen_qlora.serve import create_app
+
+THEMES = ["зима", "море"]
+
+
+@pytest.fixture(scope="module")
+def server(gemma_base, tmp_path_factory):
+    root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], THEMES)
+    params = load_params(root / "params.yaml")
+    poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny")
+    app = create_app(poet, THEMES, Sampling(max_new_tokens=24))
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}/", poet
+    srv.shutdown()
+
+
+def post(url: str, **form: str) -> tuple[int, str]:
+    data = urllib.parse.urlencode(form).encode()
+    try:
+        with urllib.request.urlopen(url, data=data, timeout=120) as resp:
+            return resp.status, resp.read().decode()
+    except HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_typed_theme_in_a_browser(server, tmp_path):
+    from fixtures.browser import chromium, is_blank, save_screenshot
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = server
+    driver = chromium()
+    try:
+        driver.get(url)
+        assert driver.execute_script("return document.scripts.length") == 0
+        options = [o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "datalist option")]
+        assert options == THEMES
+        box = driver.find_element(By.NAME, "theme")
+        box.send_keys("первый снег")
+        seed = driver.find_element(By.NAME, "seed")
+        seed.clear()
+        seed.send_keys("5")
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(driver, 120).until(ec.presence_of_element_located((By.ID, "result")))
+        assert driver.find_element(By.CSS_SELECTOR, "h2.theme-name").text == "первый снег"
+        for model in ("base", "adapted"):
+            cell = driver.find_element(By.CSS_SELECTOR, f"td.model-{model}")
+            assert cell.find_element(By.CSS_SELECTOR, "pre.poem").text.strip()
+            assert "meter" in cell.text and "rhyme rate" in cell.text
+        assert driver.find_element(By.NAME, "seed").get_attribute("value") == "5"  # settings kept
+        shot = save_screenshot(driver, tmp_path / "demo.png")
+        assert not is_blank(shot)
+    finally:
+        driver.quit()
+
+
+def test_picked_theme_in_a_browser(server):
+    from fixtures.browser import chromium
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = server
+    driver = chromium()
+    try:
+        driver.get(url)
+        picks = driver.find_elements(By.CSS_SELECTOR, "button.theme-pick")
+        assert [b.text for b in picks] == THEMES
+        picks[1].click()
+        WebDriverWait(driver, 120).until(ec.presence_of_element_located((By.ID, "result")))
+        assert driver.find_element(By.CSS_SELECTOR, "h2.theme-name").text == THEMES[1]
+    finally:
+        driver.quit()
+
+
+def test_same_seed_same_poems_and_settings_matter(server):
+    url, _ = server
+    a = post(url, theme="море", seed="1", max_new_tokens="16")
+    b = post(url, theme="море", seed="1", max_new_tokens="16")
+    c = post(url, theme="море", seed="2", max_new_tokens="16")
+    assert a[0] == 200 and a[1] == b[1] and a[1] != c[1]
+
+
+def test_hostile_theme_is_text(server):
+    url, _ = server
+    status, page = post(url, theme="<script>alert(1)</script><img src=x onerror=alert(1)>")
+    assert status == 200
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"theme": ""}, "the theme is empty"),
+    ({"theme": "зима", "temperature": "hot"}, "temperature: &#39;hot&#39; is not a number"),
+    ({"theme": "зима", "top_p": "3"}, "top_p = 3.0 is out of range"),
+    ({"theme": "зима", "max_new_tokens": "9999"}, "max_new_tokens = 9999 is out of range"),
+])
+def test_bad_input_is_one_line_on_the_page(server, form, message):
+    url, _ = server
+    status, page = post(url, **form)
+    assert status == 400 and 'id="error"' in page and message in page and "Traceback" not in page
+
+
+def test_model_failure_is_one_line_on_the_page(server, monkeypatch):
+    url, poet = server
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory\n  at some frame")
+
+    monkeypatch.setattr(poet.model, "generate", broken)
+    status, page = post(url, theme="зима")
+    assert status == 500 and "the model failed: RuntimeError: CUDA out of memory" in page
+    assert "some frame" not in page and "Traceback" not in page
+
+
+def test_requests_queue_on_one_model(server):
+    """Two requests at once: the model is never used by both at the same time."""
+    url, poet = server
+    active, peak, lock = [0], [0], threading.Lock()
+    original = poet.model.generate
+
+    def counting(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    poet.model.generate = counting
+    try:
+        results = []
+        threads = [threading.Thread(target=lambda s=s: results.append(post(url, theme="зима", seed=str(s))))
+                   for s in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        poet.model.generate = original
+    assert [r[0] for r in results] == [200, 200, 200] and peak[0] == 1
