@@ -18,6 +18,7 @@ from qwen_qlora.model.prompts import encode_example
 def setup(gemma_base):
     path, preset = gemma_base
     tok = configure_tokenizer(AutoTokenizer.from_pretrained(path), preset)
+    torch.manual_seed(0)  # LoRA A's initialisation draws from the global generator
     base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     peft = attach_lora(AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
                        lora_config(LoraParams(r=4, alpha=8, dropout=0.0), preset))
@@ -36,7 +37,7 @@ def test_adapter_off_scores_exactly_the_base(setup):
     on = score_examples(peft, examples, tok.pad_token_id, batch_size=2, adapter=True)
     for a, b in zip(plain, off):
         assert a["nll"] == pytest.approx(b["nll"], rel=1e-5)
-    assert aggregate(on)["test_loss"] != pytest.approx(aggregate(off)["test_loss"], rel=1e-3)
+    assert max(abs(a["nll"] - b["nll"]) for a, b in zip(on, off)) > 1e-2
 
 
 def test_padding_does_not_change_scores(setup):

@@ -47,12 +47,15 @@ def test_cyrillic_share_counts_letters_only():
 
 def test_form_summary_exact():
     summary = form_summary([THREE_QUATRAINS, FIVE_LINES, "Hello world", "* * *"])
-    assert summary == {
+    assert {k: v for k, v in summary.items() if "_ci_" not in k} == {
         "n_poems": 4,
         "lines_mean": (12 + 5 + 1 + 0) / 4,
         "stanzas_mean": (3 + 1 + 1 + 0) / 4,
         "quatrain_compliance_share": 0.25,
-        "cyrillic_letter_share_mean": (1.0 + 1.0 + 0.0) / 3,
+        "cyrillic_letter_share_mean": round((1.0 + 1.0 + 0.0) / 3, 4),
     }
+    for key in ("lines_mean", "stanzas_mean", "quatrain_compliance_share"):
+        assert summary[f"{key}_ci_low"] <= summary[key] <= summary[f"{key}_ci_high"]
+    assert summary["quatrain_compliance_share_ci_high"] < 0.81  # Wilson, 1 of 4
     with pytest.raises(ValueError):
         form_summary([])
