@@ -12,7 +12,7 @@ LOCK := constraints.txt
 EXTRAS := dev,model,s3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-slow lock clean-venv
+.PHONY: install demo test test-slow lock schema clean-venv
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ lock: install
 	    --annotation-style line $(addprefix --extra ,$(subst $(comma), ,$(EXTRAS))) \
 	    -o $(LOCK) pyproject.toml -
 	sed -i -E 's/^(torch==[^+ ]+)\+[a-z0-9.]+/\1/' $(LOCK)
+
+# params.schema.json: params.yaml's rules for editors, from the models in config.py.
+schema: install
+	$(BIN)/python -m qwen_qlora.config params.schema.json
 
 clean-venv:
 	rm -rf $(VENV)

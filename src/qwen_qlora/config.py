@@ -1,25 +1,48 @@
-"""Typed, validated parameters: one dataclass per params.yaml section.
+"""Typed, validated parameters: one pydantic model per params.yaml section.
 
-`load_params("params.yaml")` returns a `Params`; every section rejects unknown keys and
-wrong types with a `ConfigError` that names the key path (`split.val_fraction`) and what
-is allowed. Stages call it once; the library never reads params.yaml itself.
+`load_params("params.yaml")` returns a `Params`; every section rejects unknown keys (with
+a "did you mean" for a typo), wrong types and out-of-range values with a `ConfigError`
+that names the key path (`split.val_fraction`), the value found and what is allowed.
+Stages call it once; the library never reads params.yaml itself.
+`python -m qwen_qlora.config` writes `params.schema.json`, the same rules as a JSON
+schema, so that an editor validates params.yaml as you type.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
+import json
+import sys
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SCHEMA_FILE = "params.schema.json"
 
 
 class ConfigError(ValueError):
     """A params.yaml value is missing, unknown or of the wrong type."""
 
+
+def check(condition: bool, key: str, message: str) -> None:
+    """Raise a ConfigError naming `key` unless `condition` holds (for cross-field checks)."""
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+class Section(BaseModel):
+    """A params.yaml section: strict types (no "1" for 1, no 1 for true), unknown keys
+    refused. `build` / `load_params` turn pydantic's errors into a ConfigError; a section
+    built directly in code (`LoraParams(r=0)`) raises pydantic's ValidationError."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# ---------------------------------------------------------------- errors for people
 
 def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
@@ -29,84 +52,103 @@ def _describe(tp: Any) -> str:
         return " | ".join(_describe(a) for a in typing.get_args(tp))
     if origin in (list, dict):
         return f"{origin.__name__}[{', '.join(_describe(a) for a in typing.get_args(tp))}]"
-    return getattr(tp, "__name__", str(tp))
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return "a mapping"
+    return {type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check `value` against the annotation `tp`; return it (nested sections built)."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arg in typing.get_args(tp):
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as err:
-                errors.append(err)
-        raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
-    if tp is type(None):
-        if value is None:
+def _annotation_at(root: type, loc: tuple) -> Any:
+    """The type annotation at a validation error's location, walking models and containers."""
+    tp: Any = root
+    for part in loc:
+        while typing.get_origin(tp) in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if part not in tp.model_fields:
+                return None
+            tp = tp.model_fields[part].annotation
+        elif typing.get_origin(tp) in (list, dict):
+            tp = typing.get_args(tp)[-1]
+        else:
             return None
-        raise ConfigError(f"{key}: expected null, got {value!r}")
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {_describe(tp)}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        (item_tp,) = typing.get_args(tp)
-        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        k_tp, v_tp = typing.get_args(tp)
-        return {_coerce(k, k_tp, key): _coerce(v, v_tp, f"{key}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, key)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float) and isinstance(value, bool):
-        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
-    if isinstance(tp, type) and not isinstance(value, tp):
-        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
-    return value
+    return tp
 
 
-def build(cls: type, data: Any, key: str = "") -> Any:
-    """Build dataclass `cls` from a mapping, rejecting unknown keys and checking types."""
-    where = key or "params.yaml"
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields))}"
-        )
-    kwargs = {}
-    for name, f in fields.items():
-        sub = f"{key}.{name}" if key else name
-        if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], sub)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{sub}: required key is missing")
+def _key(prefix: str, loc: tuple, raw: Any) -> str:
+    """`corpus.sources[toy].path`: a list item is shown by its `name` when it has one."""
+    key, node = prefix, raw
+    for part in loc:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            key += f"[{name if name is not None else part}]"
+            node = item
+        else:
+            key = f"{key}.{part}" if key else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return key or "params.yaml"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _did_you_mean(word: Any, choices: list[Any]) -> str:
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+           "less_than_equal": "<="}
+
+
+def explain(err: ValidationError, raw: Any, prefix: str, root: type) -> str:
+    """One line per problem: the key, the value found, what is allowed."""
+    lines: list[str] = []
+    unknown: dict[tuple, list[str]] = {}
+    for e in err.errors(include_url=False):
+        loc, kind, value = tuple(e["loc"]), e["type"], e.get("input")
+        key = _key(prefix, loc, raw)
+        tp = _annotation_at(root, loc)
+        if kind == "extra_forbidden":
+            unknown.setdefault(loc[:-1], []).append(str(loc[-1]))
+        elif kind == "value_error" and isinstance(e.get("ctx", {}).get("error"), ConfigError):
+            lines.append(str(e["ctx"]["error"]))
+        elif kind == "missing":
+            lines.append(f"{key}: required key is missing")
+        elif kind == "literal_error":
+            allowed = list(typing.get_args(tp)) if typing.get_origin(tp) is Literal else []
+            lines.append(f"{key}: {_shown(value)} is not allowed; choose one of "
+                         f"{_describe(tp) if allowed else e['ctx']['expected']}"
+                         f"{_did_you_mean(value, allowed)}")
+        elif kind in _BOUNDS:
+            bound = next(iter(e["ctx"].values()))
+            bound = f"{bound:g}" if isinstance(bound, float) else bound
+            lines.append(f"{key}: must be {_BOUNDS[kind]} {bound}, got {_shown(value)}")
+        elif kind == "too_short":
+            lines.append(f"{key}: must not be empty (at least {e['ctx']['min_length']} item(s)), "
+                         f"got {_shown(value)}")
+        elif kind.endswith("_type") or kind == "model_attributes_type":
+            lines.append(f"{key}: expected {_describe(tp) if tp is not None else kind[:-5]}, "
+                         f"got {_shown(value)}")
+        else:
+            lines.append(f"{key}: {e['msg']}, got {_shown(value)}")
+    for parent, names in unknown.items():
+        model = _annotation_at(root, parent)
+        allowed = sorted(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+        hints = "".join(_did_you_mean(n, allowed) for n in names)
+        lines.append(f"{_key(prefix, parent, raw)}: unknown key(s) {', '.join(sorted(names))}{hints}; "
+                     f"allowed: {', '.join(allowed)}")
+    return "\n".join(lines)
+
+
+def build(cls: type[Section], data: Any, key: str = "") -> Any:
+    """Validate a mapping into section `cls`; errors are ConfigErrors naming `key`'s paths."""
     try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: {err}") from err
-
-
-def check(condition: bool, key: str, message: str) -> None:
-    """Raise a ConfigError naming `key` unless `condition` holds (for __post_init__)."""
-    if not condition:
-        raise ConfigError(f"{key}: {message}")
+        return cls.model_validate({} if data is None else data)
+    except ValidationError as err:
+        raise ConfigError(explain(err, data, key, cls)) from None
 
 
 # ---------------------------------------------------------------- corpus (scrape stage)
@@ -114,8 +156,7 @@ def check(condition: bool, key: str, message: str) -> None:
 SourceKind = Literal["markdown_dir", "json_records", "text_book", "text_dir", "csv", "hf_dataset", "web"]
 
 
-@dataclass
-class WebSelectors:
+class WebSelectors(Section):
     """CSS selectors for a `web` source (parsel syntax, `::text` and `::attr()` allowed)."""
 
     poem_links: str = "a::attr(href)"
@@ -126,8 +167,7 @@ class WebSelectors:
     author: str | None = None
 
 
-@dataclass
-class SourceParams:
+class SourceParams(Section):
     """One corpus source: where it is, how to read it, and what to do on bad input."""
 
     name: str
@@ -147,16 +187,17 @@ class SourceParams:
     on_error: Literal["fail", "skip"] = "fail"
     enabled: bool = True
     # web only
-    selectors: WebSelectors = field(default_factory=WebSelectors)
-    allowed_domains: list[str] = field(default_factory=list)
-    max_pages: int = 200
-    download_delay_s: float = 1.0
-    timeout_s: float = 20.0
-    retries: int = 3
+    selectors: WebSelectors = Field(default_factory=WebSelectors)
+    allowed_domains: list[str] = Field(default_factory=list)
+    max_pages: int = Field(200, gt=0)
+    download_delay_s: float = Field(1.0, ge=0)
+    timeout_s: float = Field(20.0, gt=0)
+    retries: int = Field(3, ge=0)
     user_agent: str = "qwen-qlora-corpus/0.1 (+research; polite crawler)"
     cache_dir: str | None = None
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> SourceParams:
         key = f"corpus.sources[{self.name}]"
         if self.kind == "web":
             check(bool(self.url), f"{key}.url", "a web source needs the index url")
@@ -164,66 +205,64 @@ class SourceParams:
             check(bool(self.path), f"{key}.path", "give a hub dataset name or a local path")
         else:
             check(bool(self.path), f"{key}.path", f"a {self.kind} source needs a path")
-        check(self.max_pages > 0, f"{key}.max_pages", "must be > 0")
+        return self
 
 
-@dataclass
-class CorpusParams:
+class CorpusParams(Section):
     """The sources the scrape stage reads, and extra author-name aliases."""
 
-    sources: list[SourceParams] = field(default_factory=list)
-    author_aliases: dict[str, list[str]] = field(default_factory=dict)
+    sources: list[SourceParams] = Field(default_factory=list)
+    author_aliases: dict[str, list[str]] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> CorpusParams:
         names = [s.name for s in self.sources]
         dupes = sorted({n for n in names if names.count(n) > 1})
         check(not dupes, "corpus.sources", f"source names must be unique; repeated: {dupes}")
+        return self
 
 
 # ---------------------------------------------------------------- clean stage
 
-@dataclass
-class CleanParams:
+class CleanParams(Section):
     """Thresholds for what counts as a poem, and for near-duplicate grouping."""
 
-    min_lines: int = 4
+    min_lines: int = Field(4, ge=1)
     max_lines: int = 120
     min_words: int = 12
     max_mean_line_chars: float = 70.0
     max_line_chars: int = 160
     max_dialogue_share: float = 0.05
-    min_cyrillic_share: float = 0.8
-    dedup_shingle_words: int = 3
-    dedup_threshold: float = 0.3
-    dedup_containment: float = 0.8
+    min_cyrillic_share: float = Field(0.8, ge=0, le=1)
+    dedup_shingle_words: int = Field(3, ge=1)
+    dedup_threshold: float = Field(0.3, gt=0, lt=1)
+    dedup_containment: float = Field(0.8, gt=0, le=1)
 
-    def __post_init__(self) -> None:
-        check(0 < self.dedup_threshold < 1, "clean.dedup_threshold", "must be in (0, 1)")
-        check(0 < self.dedup_containment <= 1, "clean.dedup_containment", "must be in (0, 1]")
-        check(self.min_lines >= 1, "clean.min_lines", "must be >= 1")
-        check(self.max_lines > self.min_lines, "clean.max_lines", "must exceed clean.min_lines")
-        check(0 <= self.min_cyrillic_share <= 1, "clean.min_cyrillic_share", "must be in [0, 1]")
-        check(self.dedup_shingle_words >= 1, "clean.dedup_shingle_words", "must be >= 1")
+    @model_validator(mode="after")
+    def _check(self) -> CleanParams:
+        check(self.max_lines > self.min_lines, "clean.max_lines",
+              f"must exceed clean.min_lines ({self.min_lines}), got {self.max_lines}")
+        return self
 
 
 # ---------------------------------------------------------------- split stage
 
-@dataclass
-class SplitParams:
+class SplitParams(Section):
     """How the target poet's poems are split and turned into prompt/completion pairs."""
 
-    val_fraction: float = 0.1
-    test_fraction: float = 0.15
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 42
     prompt_template: str = "Напиши стихотворение из 2-4 четверостиший на тему: {theme}"
     min_reference_per_author: int = 20
 
-    def __post_init__(self) -> None:
-        check(0 < self.val_fraction < 0.5, "split.val_fraction", "must be in (0, 0.5)")
-        check(0 < self.test_fraction < 0.5, "split.test_fraction", "must be in (0, 0.5)")
+    @model_validator(mode="after")
+    def _check(self) -> SplitParams:
+        check("{theme}" in self.prompt_template, "split.prompt_template",
+              f"must contain {{theme}}, got {self.prompt_template!r}")
         check(self.val_fraction + self.test_fraction < 0.6, "split.test_fraction",
               "val_fraction + test_fraction must stay below 0.6 so most poems are trained on")
-        check("{theme}" in self.prompt_template, "split.prompt_template", "must contain {theme}")
+        return self
 
 
 # ---------------------------------------------------------------- model (prepare_model, train)
@@ -231,8 +270,7 @@ class SplitParams:
 Dtype = Literal["bfloat16", "float32", "float16"]
 
 
-@dataclass
-class PresetParams:
+class PresetParams(Section):
     """A model family's quirks. Presets describe; `qwen_qlora.model` translates.
 
     `source` is a hub id or a local HF folder; `gguf_package` names a PyPI package that
@@ -254,7 +292,8 @@ class PresetParams:
     # you trust, as that code runs with your permissions. Logged when on.
     trust_remote_code: bool = False
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> PresetParams:
         check("{prompt}" in self.plain_template, "model.presets.*.plain_template",
               "must contain {prompt}")
         check(self.fp16_safe or self.dtype != "float16", "model.presets.*.dtype",
@@ -263,6 +302,7 @@ class PresetParams:
         check(self.pad_token is None or self.pad_token != self.eos_token,
               "model.presets.*.pad_token", "must differ from eos_token, or padding would "
               "be indistinguishable from the end of a poem")
+        return self
 
 
 def default_presets() -> dict[str, PresetParams]:
@@ -284,29 +324,30 @@ def default_presets() -> dict[str, PresetParams]:
     }
 
 
-@dataclass
-class ModelParams:
+class ModelParams(Section):
     """Which preset the pipeline adapts. `presets` from params.yaml are merged over the
     shipped ones (`default_presets()`), so adding one does not mean copying the rest."""
 
     preset: str = "gemma-3-270m"
-    presets: dict[str, PresetParams] = field(default_factory=dict)
+    presets: dict[str, PresetParams] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> ModelParams:
         self.presets = {**default_presets(), **self.presets}
         check(self.preset in self.presets, "model.preset",
-              f"{self.preset!r} is not a preset; choose one of {sorted(self.presets)} "
+              f"{self.preset!r} is not a preset; choose one of {sorted(self.presets)}"
+              f"{_did_you_mean(self.preset, sorted(self.presets))} "
               "or add it under model.presets (source: a hub id or a local HF folder)")
         check("/" not in self.preset, "model.preset",
               "a preset name is a folder name under models/base/; put paths in its source")
+        return self
 
     @property
     def selected(self) -> PresetParams:
         return self.presets[self.preset]
 
 
-@dataclass
-class QuantParams:
+class QuantParams(Section):
     """4-bit loading of the frozen base (QLoRA); off gives plain LoRA."""
 
     load_in_4bit: bool = True
@@ -314,69 +355,55 @@ class QuantParams:
     double_quant: bool = True
     compute_dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
     quant_storage: Literal["uint8", "bfloat16", "float16", "float32"] = "uint8"
-    skip_modules: list[str] = field(default_factory=list)
+    skip_modules: list[str] = Field(default_factory=list)
 
 
-@dataclass
-class LoraParams:
+class LoraParams(Section):
     """The adapter: rank, scale, dropout and which projections it wraps."""
 
-    r: int = 16
+    r: int = Field(16, gt=0)
     alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-
-    def __post_init__(self) -> None:
-        check(self.r > 0, "lora.r", "must be > 0")
-        check(0 <= self.dropout < 1, "lora.dropout", "must be in [0, 1)")
-        check(bool(self.target_modules), "lora.target_modules", "name at least one module")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
 
 
-@dataclass
-class TrainParams:
+class TrainParams(Section):
     """The supervised fine-tuning run (see src/qwen_qlora/train.py)."""
 
     seed: int = 42
-    epochs: float = 0.5
+    epochs: float = Field(0.5, gt=0)
     max_steps: int = -1
-    learning_rate: float = 3e-4
+    learning_rate: float = Field(3e-4, gt=0)
     lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
-    warmup_ratio: float = 0.05
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    batch_size: int = 4
-    eval_batch_size: int = 8
-    grad_accum: int = 1
-    max_seq_len: int = 256
+    batch_size: int = Field(4, ge=1)
+    eval_batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_seq_len: int = Field(256, ge=16)
     packing: bool = False
     group_by_length: bool = True
     precision: Literal["auto", "bf16", "fp32", "fp16"] = "auto"
     gradient_checkpointing: bool = False
-    eval_steps: int = 12
-    logging_steps: int = 4
-    save_total_limit: int = 2
-    early_stopping_patience: int = 3
+    eval_steps: int = Field(12, ge=1)
+    logging_steps: int = Field(4, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    early_stopping_patience: int = Field(3, ge=0)
     resume: Literal["auto", "never"] = "auto"
-    num_processes: int = 1
+    num_processes: int = Field(1, ge=1)
     accelerate_config: str | None = None
     preflight_examples: int = 2
     lora_move_steps: int = 2
     supervised_head: bool = True
     vocab: Literal["full", "corpus"] = "full"
 
-    def __post_init__(self) -> None:
-        check(self.epochs > 0, "train.epochs", "must be > 0")
-        check(self.learning_rate > 0, "train.learning_rate", "must be > 0")
-        check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)")
-        for key in ("batch_size", "eval_batch_size", "grad_accum", "eval_steps",
-                    "logging_steps", "num_processes"):
-            check(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
-        check(self.max_seq_len >= 16, "train.max_seq_len", "must be >= 16 tokens")
+    @model_validator(mode="after")
+    def _check(self) -> TrainParams:
         check(self.lora_move_steps >= 2, "train.lora_move_steps",
-              "must be >= 2: with warmup the first optimizer step runs at learning rate 0")
-        check(self.save_total_limit >= 1, "train.save_total_limit", "must be >= 1")
-        check(self.early_stopping_patience >= 0, "train.early_stopping_patience",
-              "must be >= 0 (0 turns early stopping off)")
+              f"must be >= 2, got {self.lora_move_steps}: with warmup the first optimizer "
+              "step runs at learning rate 0")
+        return self
 
 
 # ---------------------------------------------------------------- evaluate, generate, poetics
@@ -394,90 +421,73 @@ def check_rows(rows: list[str], key: str) -> None:
     check("base" in rows and "adapted" in rows, key, "must include base and adapted (the headline pair)")
 
 
-@dataclass
-class EvaluateParams:
+class EvaluateParams(Section):
     """Scoring the model rows on the test poems, the memorisation probe and the quoting gate."""
 
-    rows: list[str] = field(default_factory=lambda: list(MODEL_ROWS))
-    batch_size: int = 8
-    fewshot_shots: int = 3
+    rows: list[str] = Field(default_factory=lambda: list(MODEL_ROWS))
+    batch_size: int = Field(8, ge=1)
+    fewshot_shots: int = Field(3, ge=1)
     seed: int = 0
-    max_copied_line_share: float = 0.2
-    max_copied_run_words: int = 8
-    near_line_similarity: float = 0.85
+    max_copied_line_share: float = Field(0.2, ge=0, le=1)
+    max_copied_run_words: int = Field(8, ge=4)
+    near_line_similarity: float = Field(0.85, ge=0.5, le=1)
     on_copy: Literal["fail", "warn"] = "fail"
-    min_line_words: int = 3
-    probe_rows: list[str] = field(default_factory=lambda: ["base", "adapted"])
-    probe_similarity: float = 0.8
-    probe_max_new_tokens: int = 24
+    min_line_words: int = Field(3, ge=1)
+    probe_rows: list[str] = Field(default_factory=lambda: ["base", "adapted"])
+    probe_similarity: float = Field(0.8, ge=0.5, le=1)
+    probe_max_new_tokens: int = Field(24, ge=8)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> EvaluateParams:
         check_rows(self.rows, "evaluate.rows")
-        check(set(self.probe_rows) <= set(self.rows), "evaluate.probe_rows", "must be a subset of evaluate.rows")
-        check(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
-        check(self.fewshot_shots >= 1, "evaluate.fewshot_shots", "must be >= 1")
-        check(0 <= self.max_copied_line_share <= 1, "evaluate.max_copied_line_share", "must be in [0, 1]")
-        check(self.max_copied_run_words >= 4, "evaluate.max_copied_run_words",
-              "must be >= 4 (runs shorter than 4 words are not tracked)")
-        check(0.5 <= self.near_line_similarity <= 1, "evaluate.near_line_similarity", "must be in [0.5, 1]")
-        check(0.5 <= self.probe_similarity <= 1, "evaluate.probe_similarity", "must be in [0.5, 1]")
-        check(self.probe_max_new_tokens >= 8, "evaluate.probe_max_new_tokens", "must be >= 8")
+        check(set(self.probe_rows) <= set(self.rows), "evaluate.probe_rows",
+              f"must be a subset of evaluate.rows, got {self.probe_rows}")
+        return self
 
 
-@dataclass
-class GenerateParams:
+class GenerateParams(Section):
     """Sampling settings shared by every model row."""
 
-    rows: list[str] = field(default_factory=lambda: list(MODEL_ROWS))
-    themes: list[str] = field(default_factory=lambda: list(REFERENCE_THEMES))
-    samples_per_theme: int = 4
+    rows: list[str] = Field(default_factory=lambda: list(MODEL_ROWS))
+    themes: list[str] = Field(default_factory=lambda: list(REFERENCE_THEMES), min_length=1)
+    samples_per_theme: int = Field(4, ge=1)
     seed: int = 1234
-    temperature: float = 0.8
-    top_p: float = 0.95
+    temperature: float = Field(0.8, gt=0)
+    top_p: float = Field(0.95, gt=0, le=1)
     repetition_penalty: float = 1.1
-    max_new_tokens: int = 160
-    batch_size: int = 32
+    max_new_tokens: int = Field(160, ge=8)
+    batch_size: int = Field(32, ge=1)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> GenerateParams:
         check_rows(self.rows, "generate.rows")
-        check(bool(self.themes), "generate.themes", "name at least one theme")
-        check(self.samples_per_theme >= 1, "generate.samples_per_theme", "must be >= 1")
-        check(self.temperature > 0, "generate.temperature", "must be > 0 (sampling)")
-        check(0 < self.top_p <= 1, "generate.top_p", "must be in (0, 1]")
-        check(self.max_new_tokens >= 8, "generate.max_new_tokens", "must be >= 8")
-        check(self.batch_size >= 1, "generate.batch_size", "must be >= 1")
+        return self
 
 
-@dataclass
-class PoeticsParams:
+class PoeticsParams(Section):
     """Style attribution and the meter/rhyme profiles."""
 
     seed: int = 7
-    reference_val_fraction: float = 0.2
-    calibration_folds: int = 5
-
-    def __post_init__(self) -> None:
-        check(0 < self.reference_val_fraction < 0.5, "poetics.reference_val_fraction", "must be in (0, 0.5)")
-        check(self.calibration_folds >= 2, "poetics.calibration_folds", "must be >= 2")
+    reference_val_fraction: float = Field(0.2, gt=0, lt=0.5)
+    calibration_folds: int = Field(5, ge=2)
 
 
 # ---------------------------------------------------------------- the whole file
 
-@dataclass
-class Params:
+class Params(Section):
     """Everything in params.yaml."""
 
     author: str = "akhmatova"
-    corpus: CorpusParams = field(default_factory=CorpusParams)
-    clean: CleanParams = field(default_factory=CleanParams)
-    split: SplitParams = field(default_factory=SplitParams)
-    model: ModelParams = field(default_factory=ModelParams)
-    quant: QuantParams = field(default_factory=QuantParams)
-    lora: LoraParams = field(default_factory=LoraParams)
-    train: TrainParams = field(default_factory=TrainParams)
-    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
-    generate: GenerateParams = field(default_factory=GenerateParams)
-    poetics: PoeticsParams = field(default_factory=PoeticsParams)
+    corpus: CorpusParams = Field(default_factory=CorpusParams)
+    clean: CleanParams = Field(default_factory=CleanParams)
+    split: SplitParams = Field(default_factory=SplitParams)
+    model: ModelParams = Field(default_factory=ModelParams)
+    quant: QuantParams = Field(default_factory=QuantParams)
+    lora: LoraParams = Field(default_factory=LoraParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    generate: GenerateParams = Field(default_factory=GenerateParams)
+    poetics: PoeticsParams = Field(default_factory=PoeticsParams)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -501,10 +511,27 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
 
 def to_dict(obj: Any) -> Any:
     """A section (or Params) as plain data, for saving the resolved config next to outputs."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, BaseModel):
+        return obj.model_dump()
     if isinstance(obj, dict):
         return {k: to_dict(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [to_dict(v) for v in obj]
     return obj
+
+
+def json_schema() -> dict[str, Any]:
+    """params.yaml's rules as a JSON schema (types, allowed values, ranges, unknown keys)."""
+    schema = Params.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Qwen-QLoRA params.yaml"
+    return schema
+
+
+def write_schema(path: str | Path = SCHEMA_FILE) -> None:
+    Path(path).write_text(json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n",
+                          encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_schema(sys.argv[1] if len(sys.argv) > 1 else SCHEMA_FILE)
