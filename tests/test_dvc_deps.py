@@ -82,8 +82,8 @@ def test_stage_declares_every_param_it_reads(name):
     declared = {p for p in stage.get("params", []) if isinstance(p, str)}
     for chain in _params_read(_script(stage)):
         parts = chain.split(".")
-        if parts[-1] in ("selected",):  # a property of model: model.preset + model.presets
-            parts = parts[:-1]
+        if "selected" in parts:  # a property of model: model.preset + model.presets
+            parts = parts[:parts.index("selected")]
         covered = any(".".join(parts[:k]) in declared for k in range(1, len(parts) + 1))
         if parts[0] == "model" and len(parts) == 1:
             covered = {"model.preset", "model.presets"} <= declared or "model" in declared
