@@ -41,6 +41,13 @@ def test_merged_logits_match_base_plus_adapter(adapter, tmp_path, dtype):
     assert "9.5 (95% CI 9–10)" in (tmp_path / "merged/README.md").read_text()
 
 
+def test_model_card_says_how_it_was_trained():
+    card = model_card(preset="p", source="s", author="a", lora={}, train={}, dtype="bf16", split={},
+                      metrics={"eval": {"delta": {"val_perplexity_ratio": 0.74}}}, quantized=False)
+    assert "LoRA on the frozen 16/32-bit base" in card and "NF4" not in card
+    assert "| adapted / base | val_perplexity_ratio | 0.74 |" in card
+
+
 def test_merge_really_changes_the_base(adapter, tmp_path):
     """The check would catch a merge that silently dropped the adapter."""
     base_dir, preset, adapter_dir = adapter

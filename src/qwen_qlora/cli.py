@@ -250,7 +250,7 @@ def merge(
     card = model_card(preset=p.model.preset, source=p.model.selected.source, author=p.author, lora=asdict(p.lora),
                       train={k: v for k, v in asdict(p.train).items()
                              if k in ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "seed")},
-                      dtype=dtype, metrics=metrics, split=metrics.get("split", {}))
+                      dtype=dtype, metrics=metrics, split=metrics.get("split", {}), quantized=p.quant.load_in_4bit)
     with console.status(f"merging {adapter} into a {dtype} copy of {p.model.preset} ..."):
         res = merge_adapter(Path("models/base") / p.model.preset, adapter, p.model.selected, out, dtype, card)
     console.print(f"merged model: {res.out_dir} ({dtype}, safetensors + tokenizer + README.md)")

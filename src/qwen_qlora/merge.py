@@ -128,7 +128,7 @@ def _metric_line(name: str, row: dict[str, Any], key: str) -> str | None:
 
 
 def model_card(*, preset: str, source: str, author: str, lora: dict[str, Any], train: dict[str, Any],
-               dtype: str, metrics: dict[str, dict[str, Any]], split: dict[str, Any]) -> str:
+               dtype: str, metrics: dict[str, dict[str, Any]], split: dict[str, Any], quantized: bool = True) -> str:
     """A short Markdown model card: what it is, the data, the params, the metrics with
     intervals (those present in metrics/*.json), intended use and limits."""
     lines = [
@@ -142,8 +142,9 @@ def model_card(*, preset: str, source: str, author: str, lora: dict[str, Any], t
         + " poems), from the project's offline corpus; other poets served only as reference for the "
         "style metrics. Prompt: a request for a poem on a theme.", "",
         "## Training", "",
-        "QLoRA: the frozen base in 4-bit NF4, the adapter trained in higher precision, then merged here into the "
-        "dense base (never into 4-bit weights).", "",
+        ("QLoRA: the frozen base in 4-bit NF4, the adapter trained in higher precision, then merged here into the "
+         "dense base (never into 4-bit weights)." if quantized else
+         "LoRA on the frozen 16/32-bit base, merged here into it."), "",
         "| param | value |", "|---|---|",
         *[f"| lora.{k} | {v} |" for k, v in lora.items()],
         *[f"| train.{k} | {v} |" for k, v in train.items()], "",
@@ -157,6 +158,7 @@ def model_card(*, preset: str, source: str, author: str, lora: dict[str, Any], t
             rows.append(_metric_line(name, ev.get(name, {}), key))
     head = ev.get("headline") or {}
     rows.append(_metric_line("adapted / base", head, "test_perplexity_ratio"))
+    rows.append(_metric_line("adapted / base", ev.get("delta", {}), "val_perplexity_ratio"))
     for name in ("base", "adapted"):
         rows.append(_metric_line(name, gen.get(name, {}), "copied_line_share"))
         rows.append(_metric_line(name, poe.get(name, {}), "p_author_mean"))

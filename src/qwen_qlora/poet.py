@@ -61,11 +61,14 @@ class Poet:
     @classmethod
     def load(cls, params: Any, adapter_dir: Path, base_dir: Path | None = None, attributor_path: Path | None = None,
              scansion: bool = True) -> Poet:
-        """The pipeline's prepared base with the trained adapter (as the evaluate stage loads it)."""
+        """The prepared base in 16/32 bits with the trained adapter: "adapted" is what people
+        deploy (and what `merge` folds), "base" the model as shipped (adapter off). The NF4
+        base is a training device, so it is not loaded here."""
+        from qwen_qlora.config import QuantParams
         from qwen_qlora.model.adapted import load_adapted
 
         base_dir = base_dir or Path("models/base") / params.model.preset
-        model, tokenizer = load_adapted(base_dir, adapter_dir, params.model.selected, params.quant)
+        model, tokenizer = load_adapted(base_dir, adapter_dir, params.model.selected, QuantParams(load_in_4bit=False))
         stresser = attributor = None
         if scansion:
             from qwen_qlora.metrics.stress import load_stresser
