@@ -1,0 +1,246 @@
+"""Side-by-side speed of training, scoring and sampling on the default model and corpus.
+
+Each variant runs in its own Python process (so its peak RSS is its own), one after the
+other, from the same seed, the same LoRA initialisation and the same batches:
+
+- train: the train stage's trainer for a fixed number of optimizer steps; reported are
+  forward+backward tokens/s (non-padding tokens, as train.json), the wall time per step
+  (optimizer and collation included), peak RSS, and the val loss afterwards over the FULL
+  vocabulary, token-weighted over every val token (the evaluate stage's definition);
+- evaluate: val poems scored by full logits (`evaluate.score_examples`) vs at supervised
+  positions (`model.head.score_batch`), tokens/s;
+- generate: one batch of prompts sampled with the full output layer vs the corpus
+  vocabulary (`model.head.trimmed_head`), new tokens/s.
+
+The printed table carries ratios against today's settings, the machine, its load, the
+thread count and library versions. On a shared machine wall-clock speed moves with the
+other processes' load, so the first columns are tokens per CPU-second of this process
+(all its threads), which depend much less on it; the wall-clock figures follow.
+
+Usage: python benchmarks/speed.py [BASE_DIR] [--steps 3] [--only NAME ...] [--params params.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TRAIN_VARIANTS: dict[str, dict[str, Any]] = {
+    # name: overrides of the train (and quant / preset) params
+    "today": {"supervised_head": False, "vocab": "full"},
+    "supervised": {"supervised_head": True, "vocab": "full"},
+    "supervised+corpus-vocab": {"supervised_head": True, "vocab": "corpus"},
+    "supervised+corpus-vocab, bf16 base": {"supervised_head": True, "vocab": "corpus", "load_in_4bit": False},
+    "supervised+corpus-vocab, sdpa": {"supervised_head": True, "vocab": "corpus", "attn": "sdpa"},
+    # run-to-run spread of the val loss: the same variants from another seed (--only ...)
+    "supervised, seed 2": {"supervised_head": True, "vocab": "full", "seed": 43},
+    "supervised+corpus-vocab, seed 2": {"supervised_head": True, "vocab": "corpus", "seed": 43},
+}
+DEFAULT = ["today", "supervised", "supervised+corpus-vocab", "supervised+corpus-vocab, bf16 base",
+           "supervised+corpus-vocab, sdpa"]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def setup(base: Path, params_path: str, change: dict[str, Any], training: bool = True) -> tuple[Any, ...]:
+    """Params with `change` applied, the base model (+ LoRA) and the encoded splits. For
+    training the LoRA is attached as the train stage does; otherwise as `load_adapted` loads
+    a trained adapter (no k-bit preparation), with a fresh adapter (B = 0)."""
+    import torch
+    from peft import get_peft_model
+    from transformers import set_seed
+
+    from qwen_qlora.config import load_params
+    from qwen_qlora.io import read_jsonl
+    from qwen_qlora.model.load import load_base, resolve_precision
+    from qwen_qlora.model.lora import attach_lora, lora_config
+    from qwen_qlora.model.prompts import encode_records
+
+    params = load_params(params_path)
+    change = dict(change)
+    preset = params.model.selected
+    if "attn" in change:
+        preset = dataclasses.replace(preset, attn_implementation=change.pop("attn"))
+    quant = dataclasses.replace(params.quant, load_in_4bit=change.pop("load_in_4bit", params.quant.load_in_4bit))
+    cfg = dataclasses.replace(params.train, **change)
+    set_seed(cfg.seed)
+    precision = resolve_precision(cfg.precision, preset, "cpu")
+    model, tok = load_base(base, preset, quant, precision)
+    if training:
+        model = attach_lora(model, lora_config(params.lora, preset))
+    else:
+        model = get_peft_model(model, lora_config(params.lora, preset)).eval()
+    data = Path("data/processed")
+    train, _ = encode_records(preset, tok, read_jsonl(data / "train.jsonl"), cfg.max_seq_len)
+    val, _ = encode_records(preset, tok, read_jsonl(data / "val.jsonl"), cfg.max_seq_len)
+    torch.manual_seed(cfg.seed)
+    return params, preset, cfg, precision, model, tok, train, val
+
+
+def val_loss(model: Any, tok: Any, val: list[dict[str, Any]], batch_size: int) -> float:
+    """Full-vocabulary val loss, token-weighted over every val token."""
+    from qwen_qlora.evaluate import collate, length_batches
+    from qwen_qlora.model.head import score_batch
+
+    model.eval()
+    scores = []
+    for idx in length_batches(val, batch_size):
+        scores += score_batch(model, collate([val[i] for i in idx], tok.pad_token_id))
+    return sum(s["nll"] for s in scores) / sum(s["tokens"] for s in scores)
+
+
+def run_train(base: Path, params_path: str, name: str, steps: int) -> dict[str, Any]:
+    from qwen_qlora.train import build_trainer, sft_config
+
+    params, preset, cfg, precision, model, tok, train, val = setup(base, params_path, TRAIN_VARIANTS[name])
+    cfg = dataclasses.replace(cfg, max_steps=steps, eval_steps=10 * steps, early_stopping_patience=0)
+    loaded_rss = peak_rss_mb()
+    trainer = build_trainer(model, tok, train, val, sft_config(cfg, f"/tmp/speed-ckpt/{os.getpid()}", precision), cfg)
+    started, cpu = time.perf_counter(), time.process_time()
+    trainer.train()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"tokens": trainer.tokens_seen, "train_tokens_per_s": trainer.tokens_per_second,
+            "step_s": wall / steps, "wall_tokens_per_s": trainer.tokens_seen / wall,
+            "tokens_per_cpu_s": trainer.tokens_seen / cpu,
+            "peak_rss_mb": peak_rss_mb(), "loaded_rss_mb": loaded_rss,
+            "val_loss": val_loss(model, tok, val, params.evaluate.batch_size), "precision": precision}
+
+
+def run_evaluate(base: Path, params_path: str, name: str) -> dict[str, Any]:
+    from qwen_qlora.evaluate import collate, length_batches, score_examples
+    from qwen_qlora.model.head import score_batch
+
+    params, preset, cfg, precision, model, tok, train, val = setup(base, params_path, {}, training=False)
+    bs = params.evaluate.batch_size
+    started, cpu = time.perf_counter(), time.process_time()
+    if name == "today":
+        scores = score_examples(model, val, tok.pad_token_id, bs)
+    else:
+        scores = [s for idx in length_batches(val, bs)
+                  for s in score_batch(model, collate([val[i] for i in idx], tok.pad_token_id))]
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    tokens = sum(len(e["input_ids"]) for e in val)  # every position goes through the model
+    nll = sum(s["nll"] for s in scores) / sum(s["tokens"] for s in scores)
+    return {"tokens_per_s": tokens / wall, "wall_s": wall, "tokens_per_cpu_s": tokens / cpu, "val_loss": nll, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_generate(base: Path, params_path: str, name: str, rows: int, new_tokens: int) -> dict[str, Any]:
+    from contextlib import nullcontext
+
+    from qwen_qlora.generate import sample
+    from qwen_qlora.model.head import corpus_vocab, trimmed_head
+
+    params, preset, cfg, precision, model, tok, train, val = setup(base, params_path, {}, training=False)
+    g = params.generate
+    themes = (g.themes * rows)[:rows]
+    ctx = trimmed_head(model, corpus_vocab(train, tok)) if name == "corpus-vocab" else nullcontext()
+    with ctx:
+        started, cpu = time.perf_counter(), time.process_time()
+        out = sample(model, tok, preset, themes, 1, g.seed, temperature=g.temperature, top_p=g.top_p,
+                     repetition_penalty=g.repetition_penalty, max_new_tokens=new_tokens)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    generated = sum(s["new_tokens"] for per in out for s in per)
+    return {"new_tokens_per_s": rows * new_tokens / wall, "new_tokens_per_cpu_s": rows * new_tokens / cpu,
+            "generated_tokens": generated, "wall_s": wall,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def worker(args: argparse.Namespace) -> None:
+    kind, name = args.worker
+    if kind == "train":
+        result = run_train(args.base, args.params, name, args.steps)
+    elif kind == "evaluate":
+        result = run_evaluate(args.base, args.params, name)
+    else:
+        result = run_generate(args.base, args.params, name, args.rows, args.new_tokens)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def spawn(args: argparse.Namespace, kind: str, name: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, str(args.base), "--params", args.params, "--steps", str(args.steps),
+           "--rows", str(args.rows), "--new-tokens", str(args.new_tokens), "--worker", kind, name]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise SystemExit(f"speed: {kind} {name!r} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(lines[-1][7:])
+    print(f"  {kind:8s} {name:38s} {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()})}"
+          f" ({time.perf_counter() - started:.0f} s)", flush=True)
+    return result
+
+
+def machine() -> str:
+    import bitsandbytes
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return (f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load average "
+            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; python {platform.python_version()}, torch "
+            f"{torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, peft "
+            f"{peft.__version__}, bitsandbytes {bitsandbytes.__version__}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("base", nargs="?", type=Path, default=Path("models/base/gemma-3-270m"))
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--steps", type=int, default=3, help="optimizer steps per training variant")
+    ap.add_argument("--rows", type=int, default=16, help="prompts sampled in one batch")
+    ap.add_argument("--new-tokens", type=int, default=32, help="tokens sampled per prompt")
+    ap.add_argument("--only", nargs="*", default=None, help="training variants to run (default: all)")
+    ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    print(f"machine: {machine()}", flush=True)
+    started = time.perf_counter()
+    train = {n: spawn(args, "train", n) for n in (args.only or DEFAULT)}
+    evaluate = {n: spawn(args, "evaluate", n) for n in ("today", "supervised")}
+    generate = {n: spawn(args, "generate", n) for n in ("today", "corpus-vocab")}
+
+    t0 = train.get("today")
+    rows = ["| variant | tokens per CPU-second | x today | train tok/s, wall (fwd+bwd) | x today | "
+            "s per step, wall | peak RSS MB | full-vocab val loss after the same tokens |",
+            "|---|---|---|---|---|---|---|---|"]
+    for n, r in train.items():
+        cpu_x = f"{r['tokens_per_cpu_s'] / t0['tokens_per_cpu_s']:.2f}" if t0 else "-"
+        wall_x = f"{r['train_tokens_per_s'] / t0['train_tokens_per_s']:.2f}" if t0 else "-"
+        rows.append(f"| train: {n} | {r['tokens_per_cpu_s']:.1f} | {cpu_x} | {r['train_tokens_per_s']:.1f} | "
+                    f"{wall_x} | {r['step_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['val_loss']:.4f} |")
+    for kind, data, key, wall_key, names in (
+            ("evaluate", evaluate, "tokens_per_cpu_s", "tokens_per_s", ("today", "supervised")),
+            ("generate (new tokens)", generate, "new_tokens_per_cpu_s", "new_tokens_per_s",
+             ("today", "corpus-vocab"))):
+        base = data[names[0]]
+        for n in names:
+            r = data[n]
+            loss = f"{r['val_loss']:.4f} (before training)" if "val_loss" in r else ""
+            rows.append(f"| {kind}: {n} | {r[key]:.1f} | {r[key] / base[key]:.2f} | {r[wall_key]:.1f} | "
+                        f"{r[wall_key] / base[wall_key]:.2f} | | {r['peak_rss_mb']:.0f} | {loss} |")
+    print("\n" + "\n".join(rows))
+    tokens = {n: r["tokens"] for n, r in train.items()}
+    print(f"\ntrain tokens per variant: {tokens}; {args.steps} optimizer steps; val loss before "
+          f"training (base) = evaluate row; total {time.perf_counter() - started:.0f} s")
+    print(f"machine at the end: {machine()}")
+    assert all(math.isfinite(r["val_loss"]) for r in train.values())
+
+
+if __name__ == "__main__":
+    main()
