@@ -9,14 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
+from fixtures.adapters import save_adapter
 from fixtures.tiny_models import toy_records
-from transformers import AutoModelForCausalLM
 
-from qwen_qlora.config import LoraParams
 from qwen_qlora.io import read_jsonl, write_jsonl
-from qwen_qlora.model.lora import attach_lora, lora_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
@@ -27,14 +24,8 @@ ROWS = ["base", "base_4bit", "base_fewshot", "adapted_4bit", "adapted"]
 @pytest.fixture(scope="module")
 def workspace(gemma_base, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stages")
-    base, preset = gemma_base
-    model = attach_lora(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
-                        lora_config(LoraParams(r=4, alpha=8, dropout=0.0), preset))
-    torch.manual_seed(0)
-    for name, p in model.named_parameters():
-        if "lora_B" in name:
-            p.data.normal_(0, 0.2)
-    model.save_pretrained(tmp / "adapter")
+    base, _ = gemma_base
+    save_adapter(base, tmp / "adapter")
     data = tmp / "data"
     write_jsonl(data / "train.jsonl", toy_records(4))
     write_jsonl(data / "val.jsonl", toy_records(1, start=4))
@@ -76,6 +67,12 @@ def test_evaluate_scores_every_row_with_intervals_and_the_probe(workspace):
     assert h["test_perplexity_ratio"] == pytest.approx(
         result["adapted"]["test_perplexity"] / result["base"]["test_perplexity"], rel=1e-6)
     assert h["test_perplexity_ratio_ci_low"] <= h["test_perplexity_ratio"] <= h["test_perplexity_ratio_ci_high"]
+    vs = result["vs_base"]
+    assert vs["adapted_perplexity_ratio"] == pytest.approx(h["test_perplexity_ratio"], abs=1e-4)
+    assert vs["base_4bit_perplexity_ratio_ci_low"] <= vs["base_4bit_perplexity_ratio"] <= vs["base_4bit_perplexity_ratio_ci_high"]
+    f = result["adapted_vs_fewshot"]
+    assert f["test_perplexity_ratio"] == pytest.approx(
+        result["adapted"]["test_perplexity"] / result["base_fewshot"]["test_perplexity"], rel=1e-6)
     for key in ("probe_train_rate", "probe_test_rate", "probe_rate_gap"):
         assert key in result["adapted"] and f"{key}_ci_high" in result["adapted"]
     assert result["adapted"]["probe_train_poems"] == 4

@@ -18,7 +18,6 @@ the 4-bit rows do not exist.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ def models_for_rows(base_dir: str | Path, adapter_dir: str | Path, preset: Prese
         rows = [n for n in active_rows(names, quant) if ROWS[n].quantized == quantized]
         if not rows:
             continue
-        q = quant if quantized else dataclasses.replace(quant, load_in_4bit=False)
+        q = quant if quantized else quant.model_copy(update={"load_in_4bit": False})
         model, tokenizer = load_adapted(base_dir, adapter_dir, preset, q, precision)
         yield rows, model, tokenizer
         del model
