@@ -4,8 +4,7 @@ memorisation probe.
 Rows (`qwen_qlora.model.rows`): base as shipped, base 4-bit, base few-shot, adapted on
 the 4-bit base, adapted on the base as shipped. Test poems were never seen by training
 or checkpoint selection (val). Writes metrics/eval.json ({row: figures with 95%
-intervals, "headline": adapted vs base, "vs_base": every row vs base, "adapted_vs_fewshot":
-fine-tuning vs prompting; paired 95% intervals) and the per-poem
+intervals, "headline": adapted vs base, "vs_base": every row vs base}) and the per-poem
 values (reports/eval_per_poem.jsonl) for the report.
 
 Usage: python stages/evaluate.py DATA_DIR BASE_DIR ADAPTER_DIR METRICS_JSON PER_POEM_JSONL
@@ -64,14 +63,11 @@ def main() -> None:
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
 
     # Ratios against the model as shipped; the headline is the adapter on that same base
-    result["vs_base"] = {f"{name}_{key.removeprefix('test_')}": round(value, 4)
-                         for name in scores if name != "base"
-                         for key, value in perplexity_ratio(scores[name], scores["base"], ev.seed).items()}
+    result["vs_base"] = {f"{name}_perplexity_ratio": round(perplexity_ratio(scores[name], scores["base"], ev.seed)
+                                                           ["test_perplexity_ratio"], 4)
+                         for name in scores if name != "base"}
     result["headline"] = {**perplexity_ratio(scores["adapted"], scores["base"], ev.seed),
                           "numerator": "adapted", "denominator": "base", "test_poems": len(test)}
-    if "base_fewshot" in scores:  # fine-tuning against the alternative of prompting
-        result["adapted_vs_fewshot"] = {**perplexity_ratio(scores["adapted"], scores["base_fewshot"], ev.seed),
-                                        "numerator": "adapted", "denominator": "base_fewshot"}
     if "base_4bit" in scores:
         result["quantization"] = {**perplexity_ratio(scores["base_4bit"], scores["base"], ev.seed),
                                   "numerator": "base_4bit", "denominator": "base"}

@@ -240,15 +240,14 @@ def merge(
 
     Example: [bold]qwen-qlora merge --out merged/ --dtype bf16[/bold]
     """
-    from dataclasses import asdict
-
+    from qwen_qlora.config import to_dict
     from qwen_qlora.merge import merge_adapter, model_card
 
     p = _params(params)
     metrics = {n: json.loads(f.read_text(encoding="utf-8")) for n in ("eval", "generation", "poetics", "split")
                if (f := metrics_dir / f"{n}.json").is_file()}
-    card = model_card(preset=p.model.preset, source=p.model.selected.source, author=p.author, lora=asdict(p.lora),
-                      train={k: v for k, v in asdict(p.train).items()
+    card = model_card(preset=p.model.preset, source=p.model.selected.source, author=p.author, lora=to_dict(p.lora),
+                      train={k: v for k, v in to_dict(p.train).items()
                              if k in ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "seed")},
                       dtype=dtype, metrics=metrics, split=metrics.get("split", {}), quantized=p.quant.load_in_4bit)
     with console.status(f"merging {adapter} into a {dtype} copy of {p.model.preset} ..."):

@@ -140,10 +140,13 @@ class LineIndex:
     Near means: the word sequences differ by one word (substituted, inserted or deleted;
     candidates found through hashes of the line with each word left out, then checked
     with a word-level Levenshtein distance), or the character similarity (rapidfuzz's
-    normalised Indel ratio, 0..1) reaches `near_similarity`.
+    normalised Indel ratio, 0..1) reaches `near_similarity`. Both lines must have at
+    least `min_edit_words` words (5): a short line shares most of its words with
+    thousands of stock phrases ("я тебя не видел" ~ "я тебя не пугаю"), so short lines
+    only count when copied exactly.
     """
 
-    def __init__(self, keys: list[str], key_docs: list[int], min_edit_words: int = 3):
+    def __init__(self, keys: list[str], key_docs: list[int], min_edit_words: int = 5):
         self.keys = keys
         self.key_docs = np.asarray(key_docs, dtype=np.int64)
         self.exact = {k: i for i, k in enumerate(keys)}
@@ -157,12 +160,14 @@ class LineIndex:
         order = np.argsort(h, kind="stable")
         self.edit_hashes = h[order]
         self.edit_owners = np.frombuffer(owners, dtype=np.int64)[order]
+        self.long_keys = [i for i, k in enumerate(keys) if k.count(" ") + 1 >= min_edit_words]
+        self._long_texts = [keys[i] for i in self.long_keys]
 
     def match(self, key: str, near_similarity: float | None = 0.85) -> tuple[int, str, float] | None:
         """(corpus line index, kind, similarity) of the best match of a normalised line."""
         if key in self.exact:
             return self.exact[key], "exact", 1.0
-        if near_similarity is None:
+        if near_similarity is None or key.count(" ") + 1 < self.min_edit_words:
             return None
         best: tuple[int, str, float] | None = None
         qwords = key.split(" ")
@@ -175,9 +180,9 @@ class LineIndex:
                     sim = fuzz.ratio(key, cand) / 100
                     if best is None or sim > best[2]:
                         best = (int(owner), "near", sim)
-        found = process.extractOne(key, self.keys, scorer=fuzz.ratio, score_cutoff=100 * near_similarity)
+        found = process.extractOne(key, self._long_texts, scorer=fuzz.ratio, score_cutoff=100 * near_similarity)
         if found is not None and (best is None or found[1] / 100 > best[2]):
-            best = (found[2], "near", found[1] / 100)
+            best = (self.long_keys[found[2]], "near", found[1] / 100)
         return best
 
 
