@@ -33,8 +33,9 @@ def variants(n_layers: int) -> dict[str, list[str] | None]:
         "nf4, first block dense": ["model.layers.0"],
         "nf4, last block dense": [last],
         "nf4, first+last dense": ["model.layers.0", last],
-        "nf4, attention dense": ["self_attn"],
-        "nf4, MLP dense": ["mlp"],
+        # patterns match from the start of a module name (transformers' should_convert_module)
+        "nf4, attention dense": [r"model\.layers\.\d+\.self_attn"],
+        "nf4, MLP dense": [r"model\.layers\.\d+\.mlp"],
     }
 
 
