@@ -141,13 +141,9 @@ def test_dvc_repro_report_stage(tmp_path):
     import os
     import shutil
 
-    repo = tmp_path / "repo"
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for f in filter(None, files):
-        if (ROOT / f).is_file():
-            (repo / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, repo / f)
+    from fixtures.toy_project import copy_checkout
+
+    repo = copy_checkout(tmp_path / "repo")
     shutil.rmtree(repo / "metrics")
     write_inputs(repo)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)

@@ -3,12 +3,12 @@
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from fixtures.toy_project import copy_checkout
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "corpus" / "sources"
@@ -16,13 +16,7 @@ SHARED = ROOT.parent / "shared" / "corpus" / "sources"
 
 @pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/corpus beside the checkout")
 def test_dvc_repro_split_in_a_copy(tmp_path):
-    repo = tmp_path / "main"
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
-    for f in filter(None, files):
-        if (ROOT / f).is_file():
-            (repo / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, repo / f)
+    repo = copy_checkout(tmp_path / "main")
     (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc = [sys.executable, "-m", "dvc"]
