@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from rapidfuzz import fuzz
 
 from qwen_qlora.model.adapted import adapter_switch
-from qwen_qlora.model.prompts import Shot, probe_prefix, prompt_ids
+from qwen_qlora.model.prompts import Shot, probe_parts, prompt_ids
 from qwen_qlora.text import lines, normalize_line
 
 
@@ -74,18 +74,17 @@ def probe_continuations(model: Any, tokenizer: Any, preset: Any, records: list[d
     verse line (empty when none came)."""
     model.eval()
     device = next(model.parameters()).device
-    prefixes = [probe_prefix(preset, tokenizer, r["prompt"], r["completion"]) for r in records]
-    heads = [len(prompt_ids(preset, tokenizer, r["prompt"])) for r in records]
+    parts = [probe_parts(preset, tokenizer, r["prompt"], r["completion"]) for r in records]
     outputs: list[str] = []
-    for start in range(0, len(prefixes), batch_size):
-        chunk = prefixes[start:start + batch_size]
-        ids, mask = left_pad(chunk, tokenizer.pad_token_id, device)
+    for start in range(0, len(parts), batch_size):
+        chunk = parts[start:start + batch_size]
+        ids, mask = left_pad([head + first for head, first in chunk], tokenizer.pad_token_id, device)
         with adapter_switch(model, adapter):
             out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                  max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
                                  pad_token_id=tokenizer.pad_token_id)
         for k, row in enumerate(out[:, ids.shape[1]:]):
-            first = tokenizer.decode(chunk[k][heads[start + k]:], skip_special_tokens=True)
+            first = tokenizer.decode(chunk[k][1], skip_special_tokens=True)
             text = first + tokenizer.decode(row, skip_special_tokens=True)
             verse = lines(text)
             outputs.append(verse[1] if len(verse) > 1 else "")

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from qwen_qlora.text import content_words, normalize, words
 
-LEXICON: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+LEXICON: dict[str, frozenset[str]] = {k: frozenset(map(normalize, v.split())) for k, v in {
     "любовь": "любовь любить любимый милый возлюбленный поцелуй целовать нежность нежный "
               "ласка ласковый страсть объятие влюблённый влюбленный жених невеста ревность "
               "ревнивый свидание сердце",
@@ -46,7 +46,7 @@ LEXICON: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
 }.items()}
 
 # Themes a reader also names, for poems the ten reference themes do not cover.
-WIDE_LEXICON: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+WIDE_LEXICON: dict[str, frozenset[str]] = {k: frozenset(map(normalize, v.split())) for k, v in {
     "ночь": "ночь ночной полночь темнота тьма мрак мгла сумрак вечер вечерний сон спать "
             "бессонный луна месяц",
     "поэзия": "стих стихи поэт поэзия муза песня петь песнь слово строка рифма голос лира "
@@ -81,11 +81,13 @@ def lemmas(text: str) -> list[str]:
     return [lemma(w) for w in words(text) if CYRILLIC_WORD.fullmatch(w)]
 
 
+WIDE = {**LEXICON, **WIDE_LEXICON}
+
+
 def theme_scores(text: str, lexicon: dict[str, frozenset[str]] = LEXICON) -> Counter:
-    lex = {t: {normalize(w) for w in ws} for t, ws in lexicon.items()}
     counts: Counter = Counter()
     for lem in lemmas(text):
-        for theme, ws in lex.items():
+        for theme, ws in lexicon.items():
             if lem in ws:
                 counts[theme] += 1
     return counts
@@ -113,8 +115,7 @@ def assign_theme(text: str, title: str | None = None, min_hits: int = 2) -> tupl
     best = _best(theme_scores(text), list(LEXICON))
     if best and best[1] >= min_hits:
         return best[0], "lexicon"
-    wide = {**LEXICON, **WIDE_LEXICON}
-    best = _best(theme_scores(text, wide), list(wide))
+    best = _best(theme_scores(text, WIDE), list(WIDE))
     if best:
         return best[0], "wide_lexicon"
     return NEUTRAL_THEME, "neutral"

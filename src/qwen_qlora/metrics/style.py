@@ -36,8 +36,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from qwen_qlora.text import normalize
-from qwen_qlora.text import words as word_tokens
+from qwen_qlora.text import normalize, words as word_tokens
 
 MIN_PER_CLASS = 10
 

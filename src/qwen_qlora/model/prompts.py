@@ -73,15 +73,20 @@ def fewshot_shots(records: Sequence[dict[str, Any]], n: int, max_lines: int = 12
     return [(r["prompt"], r["completion"]) for r in pool[:n]]
 
 
-def probe_prefix(preset: PresetParams, tokenizer: Any, prompt: str, completion: str) -> list[int]:
+def probe_parts(preset: PresetParams, tokenizer: Any, prompt: str, completion: str) -> tuple[list[int], list[int]]:
     """The memorisation probe's input, tokenised exactly as in training (`encode_example`):
-    the prompt, then the completion's tokens up to the end of its first verse line."""
-    head = prompt_ids(preset, tokenizer, prompt)
+    (the prompt's ids, the completion's ids up to the end of its first verse line)."""
     first = next((ln for ln in completion.split("\n") if ln.strip()), "")
     end = completion.index(first) + len(first)
     enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
     keep = [t for t, (_, stop) in zip(enc["input_ids"], enc["offset_mapping"], strict=True) if stop <= end]
-    return head + keep
+    return prompt_ids(preset, tokenizer, prompt), keep
+
+
+def probe_prefix(preset: PresetParams, tokenizer: Any, prompt: str, completion: str) -> list[int]:
+    """`probe_parts` joined: the ids the probe continues."""
+    head, first_line = probe_parts(preset, tokenizer, prompt, completion)
+    return head + first_line
 
 
 def show_mask(tokenizer: Any, example: dict[str, list[int]]) -> str:
