@@ -2,13 +2,24 @@
 diversity and form.
 
 For each theme and row: generate.samples_per_theme poems with one seed and decoding for
-every row. Quoting is checked per sample against every known text (target train, val and
-test poems, the reference poets and every raw record as scraped) with exact and
-near-verbatim line matching; the gate fails the stage when any adapted sample is empty,
-copies too many lines or a long word run (evaluate.on_copy: warn only warns), listing
-each failing sample with the poem it copies. Form and diversity are scored on every
-sample cut to its first N verse lines (N = the median line count of the test poems), so
-a row that never stops is not compared on longer texts; uncut figures are kept beside.
+every row. Each poem is asked for one of the poet's `generate.forms` most common forms
+(rhymed quatrain forms of the train poems, `form_annotation.common_forms`), in turn; the
+prompt names it when split.prompt_form is annotated, and every row is checked against it
+either way (compliance: meter, feet, scheme, stanza shape, with intervals), so a model
+trained without forms in its prompts shows how often it lands on the form by itself.
+With generate.candidates > 1 an adapter row samples that many candidates per poem and
+keeps the first as its row and the best by `selection.SELECTION_SCORE` as
+`<row>_selected`.
+
+Quoting is checked per sample against every known text (target train, val and test
+poems, the reference poets and every raw record as scraped) with exact and near-verbatim
+line matching; the gate fails the stage when any adapted sample is empty, copies too
+many lines or a long word run (evaluate.on_copy: warn only warns), listing each failing
+sample with the poem it copies. Form and diversity are scored on every sample cut to its
+first N verse lines (N = the median line count of the test poems), so a row that never
+stops is not compared on longer texts; uncut figures are kept beside. Compliance is
+judged on the whole poem. Each sample keeps its form annotation (`form`, `form_cut`),
+which the poetics stage profiles.
 
 Usage: python stages/generate.py DATA_DIR RAW_DIR BASE_DIR ADAPTER_DIR SAMPLES_JSONL
        SAMPLES_MD METRICS_JSON [--params params.yaml]
@@ -24,18 +35,26 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
+from qwen_qlora.corpus.split import make_prompt, prompt_prefix
 from qwen_qlora.gate import quoting_gate
 from qwen_qlora.generate import sample
 from qwen_qlora.io import read_jsonl, write_json, write_jsonl, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
+from qwen_qlora.metrics.form_annotation import annotate_form, common_forms, compliance, describe_form
 from qwen_qlora.metrics.overlap import CorpusIndex
-from qwen_qlora.metrics.quoting import known_texts, quoting_summary, sample_quoting
+from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
+from qwen_qlora.metrics.stress import load_stresser
+from qwen_qlora.metrics.style import train_attributor
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import fewshot_shots
 from qwen_qlora.model.rows import ROWS, models_for_rows
 from qwen_qlora.samples import samples_markdown
+from qwen_qlora.selection import SELECTION_SCORE, candidate_score, row_of, selected_sample, selection_poets
+from qwen_qlora.stats import flat, share_ci
 from qwen_qlora.text import first_lines, lines
+
+COMPLIANCE = ("meter", "feet", "scheme", "stanzas", "all")
 
 
 def main() -> None:
@@ -50,36 +69,76 @@ def main() -> None:
     started = time.perf_counter()
     splits = {name: read_jsonl(args.data_dir / f"{name}.jsonl") for name in ("train", "val", "test")}
     shots = fewshot_shots(splits["train"], ev.fewshot_shots)
-    prompts = [params.split.prompt_template.format(theme=t) for t in g.themes]
-    cut_at = params.split.prompt_template.split("{theme}")[0].strip()
+    if any("form" not in e for e in splits["train"]):
+        raise ValueError(f"{args.data_dir / 'train.jsonl'} has no form annotations; re-run "
+                         "`dvc repro annotate split`")
+    requests = common_forms([e["form"] for e in splits["train"] if e["form"]], g.forms)
+    jobs = [(theme, j, requests[(t * g.samples_per_theme + j) % len(requests)])
+            for t, theme in enumerate(g.themes) for j in range(g.samples_per_theme)]
+    prompts = [make_prompt(params.split, theme, request) for theme, _, request in jobs]
+    cut_at = prompt_prefix(params.split)
 
-    # Samples: every theme and row, the same seed and decoding
-    samples = []
+    # Samples: every theme and row, the same seed and decoding; candidates for adapter rows
+    samples, candidates = [], []
+    sampling_s: dict[str, float] = {}
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
                                                   params.train.precision, g.rows):
         for name in rows:
             row = ROWS[name]
-            outs = sample(model, tokenizer, preset, prompts, g.samples_per_theme, g.seed,
+            n = g.candidates if row.adapter else 1
+            row_started = time.perf_counter()
+            outs = sample(model, tokenizer, preset, prompts, n, g.seed,
                           temperature=g.temperature, top_p=g.top_p, repetition_penalty=g.repetition_penalty,
                           max_new_tokens=g.max_new_tokens, adapter=row.adapter,
                           shots=shots if row.fewshot else (), cut_at=cut_at if row.fewshot else None,
                           batch_size=g.batch_size)
-            samples += [{"model": name, "theme": theme, "seed": g.seed, "sample": i, **o}
-                        for theme, per_theme in zip(g.themes, outs, strict=True) for i, o in enumerate(per_theme)]
-            print(f"generate: {name}: {len(prompts) * g.samples_per_theme} poems "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            sampling_s[name] = round(time.perf_counter() - row_started, 1)
+            for (theme, j, request), prompt, per_prompt in zip(jobs, prompts, outs, strict=True):
+                made = [{"model": name, "theme": theme, "seed": g.seed, "sample": j, "prompt": prompt,
+                         "request": describe_form(request), "requested_form": request, **o} for o in per_prompt]
+                samples.append(made[0])
+                if n > 1:
+                    candidates.append(made)
+            print(f"generate: {name}: {len(prompts)} poems x {n} ({sampling_s[name]:.0f} s)", flush=True)
     generation_s = time.perf_counter() - started
 
-    # Quoting against every known text, per sample; form on a common length budget
+    # Quoting against every known text, per sample; form on a common length budget and
+    # against the request
     raw = [r for path in sorted(args.raw_dir.glob("*.jsonl")) for r in read_jsonl(path)]
-    texts, labels = known_texts(splits, read_jsonl(args.data_dir / "reference.jsonl"), raw)
+    reference = read_jsonl(args.data_dir / "reference.jsonl")
+    texts, labels = known_texts(splits, reference, raw)
     index = CorpusIndex.build(texts, doc_ids=labels)
     cut_n = int(statistics.median(len(lines(r["completion"])) for r in splits["test"]))
-    for s in samples:
+    stresser = load_stresser()
+    extra = [c for per in candidates for c in per[1:]]
+    for s in samples + extra:
         s["quoting"] = sample_quoting(index, s["text"], ev.min_line_words, ev.near_line_similarity)
         s["text_cut"] = first_lines(s["text"], cut_n)
+        s["form"] = annotate_form(s["text"], stresser, params.annotate.min_regularity)
+        s["form_cut"] = annotate_form(s["text_cut"], stresser, params.annotate.min_regularity)
+        s["compliance"] = compliance(s["form"], s["requested_form"])
 
-    metrics: dict = {"cut_lines": cut_n, "known_texts": len(texts)}
+    # Selection among an adapter row's candidates, judged by its own attributor
+    selection: dict = {}
+    if candidates:
+        select_started = time.perf_counter()
+        selector = train_attributor([e["completion"] for e in splits["train"]],
+                                    [r["text"] for r in reference if selection_poets(r["author"])], g.seed)
+        for per in candidates:
+            p_author = selector.p_author([c["text"] for c in per])
+            scores = [candidate_score(c["form"], c["requested_form"], p) for c, p in zip(per, p_author, strict=True)]
+            ok = [not gate_reasons(c["quoting"], ev.max_copied_line_share, ev.max_copied_run_words) for c in per]
+            samples.append(selected_sample(per, scores, ok))
+        chosen = [s for s in samples if "chosen" in s]
+        selection = {
+            "candidates": g.candidates, "score": SELECTION_SCORE,
+            "chosen_not_first_share": round(sum(s["chosen"] not in (0, None) for s in chosen) / len(chosen), 4),
+            "none_passed_gate": sum(s["chosen"] is None for s in chosen),
+            "scoring_s": round(time.perf_counter() - select_started, 1),
+        }
+
+    metrics: dict = {"cut_lines": cut_n, "known_texts": len(texts),
+                     "requests": [{"form": describe_form(r), "train_poems": r["count"]} for r in requests]}
     for name in dict.fromkeys(s["model"] for s in samples):
         mine = [s for s in samples if s["model"] == name]
         by_theme: dict[str, list[str]] = {}
@@ -91,16 +150,21 @@ def main() -> None:
             **form_summary([s["text_cut"] for s in mine], seed=ev.seed),
             **{f"uncut_{k}": v for k, v in form_summary([s["text"] for s in mine], seed=ev.seed).items()
                if not k.startswith("n_")},
+            **{k: v for c in COMPLIANCE
+               for k, v in flat(f"request_{c}_share", share_ci([s["compliance"][c] for s in mine])).items()},
             "stopped_at_eos_share": round(sum(s["stopped_at_eos"] for s in mine) / len(mine), 4),
             "mean_new_tokens": round(sum(s["new_tokens"] for s in mine) / len(mine), 1),
+            "sampling_s": sampling_s.get(row_of(name)),
         }
+    if selection:
+        metrics["selection"] = selection
     metrics["generation_s"] = generation_s
     metrics["runtime_s"] = time.perf_counter() - started
 
     # Outputs first (people need the samples to see why the gate failed), then the gate
     write_jsonl(args.samples, samples)
-    write_text(args.samples_md, samples_markdown(samples, params.split.prompt_template, params.model.preset))
-    message = quoting_gate([s for s in samples if ROWS[s["model"]].adapter],
+    write_text(args.samples_md, samples_markdown(samples, params.model.preset))
+    message = quoting_gate([s for s in samples if ROWS[row_of(s["model"])].adapter],
                            ev.max_copied_line_share, ev.max_copied_run_words)
     if message and ev.on_copy == "fail":
         raise SystemExit(f"generate: {message}")

@@ -1,11 +1,17 @@
 """DVC stage `poetics`: meter, rhyme and style attribution for the corpus and every model row.
 
-Trains the style attributor (char n-gram TF-IDF + calibrated logistic regression) on the
-target poet's train poems vs most reference poems, judges it on the val poems and the
-held-out reference poems it never saw (ROC-AUC, average precision), then scores the
-generated samples (cut to the common line budget, `text_cut`). Baselines for p_author:
-the poet's own test poems (what the poet scores) and held-out poems of other poets (what
-"not the poet" scores). Every share carries a 95% interval over poems. Writes
+Trains the judging style attributor (char n-gram TF-IDF + calibrated logistic regression)
+on the target poet's train poems vs the reference poems of the poets the generate stage's
+selection attributor never saw (`selection.selection_poets`: two disjoint halves, so the
+selector is never graded by its own judge), judges it on the val poems and held-out
+reference poems it never saw (ROC-AUC, average precision), then scores the generated
+samples (cut to the common line budget, `text_cut`). Baselines for p_author: the poet's
+own test poems (what the poet scores) and held-out poems of other poets (what "not the
+poet" scores). Burrows' Delta (fit on the same half) is a second, independent opinion.
+
+Meter and rhyme profiles come from stored form annotations, not a second scan: the
+corpus's from the annotate stage (carried by the split's examples), each sample's from
+the generate stage (`form_cut`). Every share carries a 95% interval over poems. Writes
 metrics/poetics.json ({"corpus", <row>..., "baselines", "attributor", "distance"}) and the
 attributor for `qwen-qlora scan`.
 
@@ -22,9 +28,9 @@ from pathlib import Path
 
 from qwen_qlora.config import load_params
 from qwen_qlora.io import atomic_open, read_jsonl, write_json
-from qwen_qlora.metrics.poetics import analyse_poems, profile_distance, profile_from_analyses, profile_intervals
-from qwen_qlora.metrics.stress import load_stresser
+from qwen_qlora.metrics.poetics import profile_distance, profile_from_forms, profile_intervals
 from qwen_qlora.metrics.style import evaluate_attributor, fit_delta, save_attributor, train_attributor
+from qwen_qlora.selection import selection_poets
 from qwen_qlora.stats import flat, mean_ci
 
 
@@ -45,28 +51,32 @@ def main() -> None:
     started = time.perf_counter()
 
     # Texts: target train/val/test, reference train/held-out, and the generated poems
-    train = [r["completion"] for r in read_jsonl(args.data_dir / "train.jsonl")]
-    val = [r["completion"] for r in read_jsonl(args.data_dir / "val.jsonl")]
-    test = [r["completion"] for r in read_jsonl(args.data_dir / "test.jsonl")]
+    splits = {name: read_jsonl(args.data_dir / f"{name}.jsonl") for name in ("train", "val", "test")}
+    train, val, test = ([r["completion"] for r in splits[name]] for name in ("train", "val", "test"))
     reference = read_jsonl(args.data_dir / "reference.jsonl")
-    ref_train = [r["text"] for r in reference if not held_out(r["id"], p.reference_val_fraction, p.seed)]
+    ref_train = [r["text"] for r in reference
+                 if not held_out(r["id"], p.reference_val_fraction, p.seed) and not selection_poets(r["author"])]
     ref_val = [r["text"] for r in reference if held_out(r["id"], p.reference_val_fraction, p.seed)]
     samples = read_jsonl(args.samples)
     rows = list(dict.fromkeys(s["model"] for s in samples))
-    generated = {m: [s.get("text_cut", s["text"]) for s in samples if s["model"] == m] for m in rows}
+    generated = {m: [s["text_cut"] for s in samples if s["model"] == m] for m in rows}
+    forms = {"corpus": [r["form"] for name in ("train", "val", "test") for r in splits[name]],
+             **{m: [s["form_cut"] for s in samples if s["model"] == m] for m in rows}}
+    missing = [name for name, fs in forms.items() if any(f is None for f in fs)]
+    if missing:
+        raise ValueError(f"no form annotation for some poems of {missing}; re-run `dvc repro annotate split generate`")
 
-    # Style attribution: trained on train, judged on poems it never saw
+    # Style attribution: trained on train vs the judging half of the poets, judged on poems it never saw
     attributor = train_attributor(train, ref_train, p.seed, calibration_folds=p.calibration_folds)
     attr_metrics = evaluate_attributor(attributor, val, ref_val)
     delta = fit_delta(train, ref_train)
 
-    # Meter and rhyme profiles, one code path for the corpus and every row
-    stresser = load_stresser()
+    # Meter and rhyme profiles from the stored annotations, one code path for all
     result = {}
-    for name, texts in {"corpus": train + val + test, **generated}.items():
-        poems = analyse_poems(texts, stresser)
-        result[name] = {**profile_from_analyses(poems), **profile_intervals(poems, p.seed)}
+    for name, fs in forms.items():
+        result[name] = {**profile_from_forms(fs), **profile_intervals(fs, p.seed)}
         if name != "corpus":
+            texts = generated[name]
             result[name].update(flat("p_author_mean", mean_ci(attributor.p_author(texts), p.seed)))
             result[name]["delta_to_target_mean"] = round(statistics.fmean(
                 d["delta_target"] for d in delta.scores(texts)), 4)

@@ -1,6 +1,9 @@
 """DVC stage `split`: leak-free train/val/test split of the target poet, plus the reference set.
 
-Usage: python stages/split.py POEMS_JSONL OUT_DIR METRICS_JSON [--params params.yaml]
+Prompts name each poem's form (split.prompt_form: annotated) from the annotate stage's
+FORMS_JSONL.
+
+Usage: python stages/split.py POEMS_JSONL FORMS_JSONL OUT_DIR METRICS_JSON [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -15,15 +18,16 @@ from qwen_qlora.io import read_jsonl, write_json, write_jsonl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("poems", "out_dir", "metrics"):
+    for name in ("poems", "forms", "out_dir", "metrics"):
         ap.add_argument(name, type=Path)
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     params = load_params(args.params)
 
     poems = read_jsonl(args.poems)
+    forms = {r["id"]: r["form"] for r in read_jsonl(args.forms)}
     try:
-        parts, reference, stats = split_corpus(poems, params.author, params.split)
+        parts, reference, stats = split_corpus(poems, params.author, params.split, forms)
     except ValueError as err:
         raise SystemExit(str(err)) from err
 

@@ -38,6 +38,15 @@ def test_write_is_seeded_and_takes_sampling_options(project, monkeypatch):
     assert other.stdout != first.stdout
 
 
+def test_write_asks_for_a_form_in_the_prompt(project, monkeypatch):
+    args = ("write", "зима", "-n", "1", "--max-new-tokens", "8")
+    plain = invoke(project, monkeypatch, *args)
+    formed = invoke(project, monkeypatch, *args, "--meter", "iamb", "--feet", "4", "--stanzas", "2")
+    assert formed.exit_code == 0, formed.output
+    assert "зима · adapted · 1 · ямбом, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки" in " ".join(formed.stdout.split())
+    assert plain.stdout != formed.stdout   # another prompt, another poem
+
+
 def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
     res = invoke(project, monkeypatch, "compare", "море", "--no-scan", "--max-new-tokens", "10")
     assert res.exit_code == 0, res.output
@@ -53,6 +62,8 @@ def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
     (("scan", "missing.txt"), "missing.txt: no such file"),
     (("merge", "--out", "merged", "--dtype", "nf4"), "never into 4-bit"),
     (("write", "зима", "--params", "nope.yaml"), "nope.yaml: file not found"),
+    (("write", "зима", "--meter", "jamb"), "meter 'jamb' is not one of"),
+    (("write", "зима", "--meter", "iamb", "--scheme", "ABC"), "scheme 'ABC' is not one of"),
 ])
 def test_bad_input_fails_with_one_line(project, monkeypatch, args, message):
     res = invoke(project, monkeypatch, *args)

@@ -14,6 +14,7 @@ from fixtures.adapters import save_adapter
 from fixtures.tiny_models import toy_records
 
 from qwen_qlora.io import read_jsonl, write_jsonl
+from qwen_qlora.metrics.form_annotation import request_form
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
@@ -36,7 +37,40 @@ def workspace(gemma_base, tmp_path_factory):
     return tmp, base
 
 
-def run(tmp: Path, base: Path, script: str, outs: list[str], **params) -> subprocess.CompletedProcess:
+# poets whose poems train the generate stage's selection attributor (`selection_poets`)
+SELECTION_POETS = ["pushkin", "lermontov", "mandelstam", "pasternak", "bunin", "balmont", "severyanin",
+                   "zabolotsky", "zhukovsky", "baratynsky"]
+JUDGE_POETS = ["blok", "tsvetaeva", "esenin", "fet", "tyutchev", "brodsky", "gumilev", "bryusov", "khodasevich",
+               "kuzmin", "annensky", "sologub"]
+
+
+def annotation(meter: str, scheme: str, stanzas: int) -> dict:
+    """A stored form annotation (the annotate stage's record) of a regular poem."""
+    n = 4 * stanzas
+    return {**request_form(meter, 4, scheme, stanzas), "regularity": 1.0, "n_metered_lines": n, "n_lines": n,
+            "rhymed_lines": n, "quatrain_schemes": [scheme] * stanzas, "n_polysyllables": 2 * n, "n_heuristic": 1}
+
+
+@pytest.fixture(scope="module")
+def generation_data(workspace):
+    """The workspace's data with enough train poems (annotated with forms) and reference
+    poets for the selection attributor."""
+    tmp, _ = workspace
+    data = tmp / "gen_data"
+    iamb, trochee = annotation("iamb", "ABAB", 2), annotation("trochee", "AABB", 3)
+    forms = [iamb, trochee, iamb, {**iamb, "confident": False}] * 3
+    write_jsonl(data / "train.jsonl", [{**r, "form": f} for r, f in zip(toy_records(12), forms, strict=True)])
+    write_jsonl(data / "val.jsonl", [{**r, "form": iamb} for r in toy_records(3, start=4)])
+    write_jsonl(data / "test.jsonl", [{**r, "form": trochee} for r in toy_records(2, start=4)])
+    words = "ночь улица фонарь аптека свет тусклый ветер поле дорога дым".split()
+    write_jsonl(data / "reference.jsonl", [
+        {"id": f"{poet}-{n}", "author": poet, "title": None,
+         "text": "\n".join(" ".join(words[(i + k + j + n) % len(words)] for j in range(4)) for k in range(4))}
+        for i, poet in enumerate(SELECTION_POETS + JUDGE_POETS) for n in range(2)])
+    return data
+
+
+def run(tmp: Path, base: Path, script: str, outs: list[str], data: str = "data", **params) -> subprocess.CompletedProcess:
     doc = {"model": {"preset": "tiny", "presets": {"tiny": TINY}},
            "split": {"prompt_template": "Напиши стихотворение на тему: {theme}"},
            "evaluate": {"batch_size": 2, "fewshot_shots": 1, "probe_max_new_tokens": 8},
@@ -44,8 +78,8 @@ def run(tmp: Path, base: Path, script: str, outs: list[str], **params) -> subpro
     for section, values in params.items():
         doc.setdefault(section, {}).update(values)
     (tmp / "params.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
-    args = {"evaluate": [tmp / "data", base, tmp / "adapter"],
-            "generate": [tmp / "data", tmp / "raw", base, tmp / "adapter"]}[script]
+    args = {"evaluate": [tmp / data, base, tmp / "adapter"],
+            "generate": [tmp / data, tmp / "raw", base, tmp / "adapter"]}[script]
     return subprocess.run([sys.executable, str(ROOT / "stages" / f"{script}.py"), *map(str, args),
                            *[str(tmp / o) for o in outs], "--params", str(tmp / "params.yaml")],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -75,30 +109,71 @@ def test_evaluate_scores_every_row_with_intervals_and_the_probe(workspace):
     assert len(per_poem) == 2 and all(f"{row}_perplexity" in per_poem[0] for row in ROWS)
 
 
-def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(workspace):
+def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(workspace, generation_data):
     tmp, base = workspace
     outs = ["samples.jsonl", "samples.md", "generation.json"]
-    done = run(tmp, base, "generate", outs, evaluate={"on_copy": "warn"})
+    done = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "warn"},
+               generate={"candidates": 3})
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp / "generation.json").read_text())
     samples = read_jsonl(tmp / "samples.jsonl")
-    assert {s["model"] for s in samples} == set(ROWS) and len(samples) == 5 * 2 * 2
-    assert metrics["known_texts"] == 4 + 1 + 2 + 1 + 1
-    for row in ROWS:
+    selected = ["adapted_4bit_selected", "adapted_selected"]
+    assert {s["model"] for s in samples} == set(ROWS + selected) and len(samples) == 7 * 2 * 2
+    assert metrics["known_texts"] == 12 + 3 + 2 + 44 + 1
+    # the poet's two rhymed quatrain forms, asked for in turn; the prompt names each
+    assert [r["form"] for r in metrics["requests"]] == ["ямбом, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки",
+                                                        "хореем, 4 стопы, рифмовка AABB, 3 строфы по 4 строки"]
+    adapted = [s for s in samples if s["model"] == "adapted"]
+    assert [s["request"] for s in adapted] == [r["form"] for r in metrics["requests"]] * 2
+    assert all(s["prompt"].endswith("Форма: " + s["request"]) for s in samples)
+    for row in ROWS + selected:
         m = metrics[row]
         assert m["n_generations"] == 4
         assert m["quatrain_compliance_share_ci_low"] <= m["quatrain_compliance_share"] <= m["quatrain_compliance_share_ci_high"]
         assert "uncut_lines_mean" in m and "gate_failure_share" in m
-    assert all("text_cut" in s and "quoting" in s for s in samples)
+        for part in ("meter", "feet", "scheme", "stanzas", "all"):
+            assert m[f"request_{part}_share_ci_low"] <= m[f"request_{part}_share"] <= m[f"request_{part}_share_ci_high"]
+    assert all("text_cut" in s and "quoting" in s and "form_cut" in s and "compliance" in s for s in samples)
+    # each selected poem is one of its row's 3 candidates, the best-scoring one that passes the gate
+    chosen = [s for s in samples if s["model"] == "adapted_selected"]
+    assert all(len(s["candidates"]) == 3 for s in chosen)
+    for s in chosen:
+        ok = [k for k, c in enumerate(s["candidates"]) if c["passes_gate"]]
+        if ok:
+            assert s["chosen"] == max(ok, key=lambda k: (s["candidates"][k]["score"], -k))
+    first = {(s["theme"], s["sample"]): s["text"] for s in adapted}
+    assert any(s["text"] != first[(s["theme"], s["sample"])] for s in chosen) or \
+        all(s["chosen"] in (0, None) for s in chosen)
+    assert metrics["selection"]["candidates"] == 3 and "p_author" in metrics["selection"]["score"]
     # Make the adapted samples known texts: the same seed writes them again, and the gate
     # must now fail the stage, naming the sample and the known text it copies.
     adapted = [s for s in samples if s["model"] == "adapted"]
     write_jsonl(tmp / "raw" / "copies.jsonl", [{"source": "copies", "locator": f"c.txt#{i}", "text": s["text"]}
                                                for i, s in enumerate(adapted)])
     try:
-        strict = run(tmp, base, "generate", outs, evaluate={"on_copy": "fail", "min_line_words": 1})
+        strict = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "fail", "min_line_words": 1},
+                     generate={"candidates": 3})
     finally:
         (tmp / "raw" / "copies.jsonl").unlink()
     assert strict.returncode != 0
     assert "samples fail the quoting gate" in strict.stderr and "adapted / зима #0" in strict.stderr
     assert "raw:copies:c.txt#0" in strict.stderr or "empty" in strict.stderr
+
+
+def test_poetics_profiles_stored_forms_and_judges_with_the_other_half_of_the_poets(workspace, generation_data):
+    tmp, base = workspace
+    if not (tmp / "samples.jsonl").exists():
+        assert run(tmp, base, "generate", ["samples.jsonl", "samples.md", "generation.json"], data="gen_data",
+                   evaluate={"on_copy": "warn"}, generate={"candidates": 3}).returncode == 0
+    done = subprocess.run([sys.executable, str(ROOT / "stages" / "poetics.py"), str(generation_data),
+                           str(tmp / "samples.jsonl"), str(tmp / "attributor"), str(tmp / "poetics.json"),
+                           "--params", str(tmp / "params.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp / "poetics.json").read_text())
+    corpus = result["corpus"]
+    # the corpus profile is the stored annotations' (12 train, 3 val, 2 test): no poem is scanned again
+    assert (corpus["n_poems"], corpus["n_quatrains"]) == (17, 9 * 2 + 3 * 3 + 3 * 2 + 2 * 3)
+    assert corpus["meter_share_iamb"] == round(12 / 17, 4) and corpus["rhyme_rate"] == 1.0
+    for row in ROWS + ["adapted_selected"]:
+        assert 0 <= result[row]["p_author_mean"] <= 1 and "rhyme_rate" in result[row]
+    assert (tmp / "attributor" / "attributor.joblib").exists()

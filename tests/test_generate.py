@@ -107,6 +107,11 @@ def test_samples_markdown_puts_every_row_side_by_side():
     samples = [{"model": m, "theme": t, "text": f"{m} {t} <строка>"} for t in ("любовь", "память")
                for m in ("base", "base_fewshot", "adapted")]
     samples[0]["quoting"] = {"copied_lines": [{"line": "<строка>", "doc_id": "test:x", "kind": "exact"}]}
-    md = samples_markdown(samples, "тема: {theme}", "tiny")
+    for s in samples:
+        s["prompt"] = f"тема: {s['theme']}. Форма: ямбом"
+    samples[2]["compliance"] = {"meter": True, "feet": False, "scheme": False, "stanzas": True, "all": False}
+    md = samples_markdown(samples, "tiny")
     assert md.count("<tr><td>") == 2 and "## память" in md and "&lt;строка&gt;" in md
     assert "<th>base_fewshot</th>" in md and "← test:x (exact)" in md
+    assert md.count("<i>тема: любовь. Форма: ямбом</i>") == 1
+    assert "form: meter yes, feet no, scheme no, stanzas yes" in md

@@ -147,21 +147,31 @@ def write(
     repetition_penalty: float | None = REP,
     base_only: bool = typer.Option(False, "--base", help="Use the base model (adapter off)."),
     scansion: bool = typer.Option(False, "--scan", help="Show meter, rhyme and p_author under each poem."),
+    meter: str | None = typer.Option(None, "--meter", help="Ask for a meter: iamb, trochee, dactyl, amphibrach, "
+                                     "anapest or dolnik (names the form in the prompt)."),
+    feet: int | None = typer.Option(None, "--feet", help="Feet (stresses for the dolnik) per line, with --meter."),
+    scheme: str | None = typer.Option("ABAB", "--scheme", help="Quatrain rhyme scheme with --meter: ABAB, AABB, "
+                                      "ABBA, ABCB, or 'none' for blank verse."),
+    stanzas: int = typer.Option(3, "--stanzas", help="Quatrains, with --meter."),
     params: Path = PARAMS,
     adapter: Path = ADAPTER,
 ) -> None:
-    """Write poems on a theme with the trained adapter (or the base model).
+    """Write poems on a theme with the trained adapter (or the base model), in a form
+    if you ask for one.
 
-    Example: [bold]qwen-qlora write "разлука" -n 2 --temperature 0.7 --seed 3[/bold]
+    Example: [bold]qwen-qlora write "разлука" -n 2 --meter iamb --feet 4 --scheme ABAB --stanzas 3[/bold]
     """
+    from qwen_qlora.metrics.form_annotation import describe_form, request_form
+
     check_theme(theme)  # before the model loads
+    form = request_form(meter, feet, None if scheme == "none" else scheme, stanzas) if meter else None
     p = _params(params)
     sampling = _sampling(p, temperature, top_p, max_new_tokens, seed, repetition_penalty, n)
     poet = _load_poet(p, adapter, scansion)
     model = "base" if base_only else "adapted"
-    poems = poet.write(theme, sampling, (model,))[model]
+    poems = poet.write(theme, sampling, (model,), form)[model]
     for i, poem in enumerate(poems, 1):
-        console.rule(f"{theme} · {model} · {i}")
+        console.rule(f"{theme} · {model} · {i}" + (f" · {describe_form(form)}" if form else ""))
         console.print(poem["text"] or "(empty)", markup=False, highlight=False)
         if "scan" in poem:
             console.print(_scan_line(poem["scan"]), style="dim", markup=False, highlight=False)

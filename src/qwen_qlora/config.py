@@ -254,12 +254,18 @@ class SplitParams(Section):
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 42
     prompt_template: str = "Напиши стихотворение из 2-4 четверостиший на тему: {theme}"
+    prompt_form: Literal["none", "annotated"] = "annotated"
+    form_template: str = "Напиши стихотворение на тему: {theme}. Форма: {form}"
+    theme_template: str = "Напиши стихотворение на тему: {theme}"
     min_reference_per_author: int = 20
 
     @model_validator(mode="after")
     def _check(self) -> SplitParams:
-        check("{theme}" in self.prompt_template, "split.prompt_template",
-              f"must contain {{theme}}, got {self.prompt_template!r}")
+        for key in ("prompt_template", "form_template", "theme_template"):
+            check("{theme}" in getattr(self, key), f"split.{key}",
+                  f"must contain {{theme}}, got {getattr(self, key)!r}")
+        check("{form}" in self.form_template, "split.form_template",
+              f"must contain {{form}}, got {self.form_template!r}")
         check(self.val_fraction + self.test_fraction < 0.6, "split.test_fraction",
               "val_fraction + test_fraction must stay below 0.6 so most poems are trained on")
         return self
@@ -457,11 +463,19 @@ class GenerateParams(Section):
     repetition_penalty: float = 1.1
     max_new_tokens: int = Field(160, ge=8)
     batch_size: int = Field(32, ge=1)
+    forms: int = Field(4, ge=1)
+    candidates: int = Field(1, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> GenerateParams:
         check_rows(self.rows, "generate.rows")
         return self
+
+
+class AnnotateParams(Section):
+    """Form annotation of the target poet's poems (meter, rhyme, stanzas)."""
+
+    min_regularity: float = Field(0.8, gt=0, le=1)
 
 
 class PoeticsParams(Section):
@@ -480,6 +494,7 @@ class Params(Section):
     author: str = "akhmatova"
     corpus: CorpusParams = Field(default_factory=CorpusParams)
     clean: CleanParams = Field(default_factory=CleanParams)
+    annotate: AnnotateParams = Field(default_factory=AnnotateParams)
     split: SplitParams = Field(default_factory=SplitParams)
     model: ModelParams = Field(default_factory=ModelParams)
     quant: QuantParams = Field(default_factory=QuantParams)

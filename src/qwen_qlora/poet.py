@@ -52,10 +52,10 @@ def check_theme(theme: str) -> str:
 class Poet:
     """A loaded model (PeftModel: the base is the adapter switched off) that writes poems."""
 
-    def __init__(self, model: Any, tokenizer: Any, preset: Any, prompt_template: str,
+    def __init__(self, model: Any, tokenizer: Any, preset: Any, split: Any,
                  stresser: Any = None, attributor: Any = None) -> None:
         self.model, self.tokenizer, self.preset = model, tokenizer, preset
-        self.prompt_template, self.stresser, self.attributor = prompt_template, stresser, attributor
+        self.split, self.stresser, self.attributor = split, stresser, attributor
         self._lock = threading.Lock()
 
     @classmethod
@@ -76,11 +76,14 @@ class Poet:
             if attributor_path is not None and attributor_path.exists():
                 from qwen_qlora.metrics.style import load_attributor
                 attributor = load_attributor(attributor_path)
-        return cls(model, tokenizer, params.model.selected, params.split.prompt_template, stresser, attributor)
+        return cls(model, tokenizer, params.model.selected, params.split, stresser, attributor)
 
-    def write(self, theme: str, sampling: Sampling, models: tuple[str, ...] = MODELS) -> dict[str, list[dict]]:
-        """{model: [poem, ...]}; each poem {text, new_tokens, stopped_at_eos, scan?}. The
-        same theme, settings and seed give the same poems."""
+    def write(self, theme: str, sampling: Sampling, models: tuple[str, ...] = MODELS,
+              form: dict | None = None) -> dict[str, list[dict]]:
+        """{model: [poem, ...]}; each poem {text, prompt, new_tokens, stopped_at_eos, scan?}. The
+        same theme, settings and seed give the same poems. `form`: a requested form
+        (`form_annotation.request_form`), named in the prompt as in training."""
+        from qwen_qlora.corpus.split import make_prompt
         from qwen_qlora.generate import sample  # torch/peft: imported when poems are written
         from qwen_qlora.metrics.poetics import scan_poem
 
@@ -88,7 +91,10 @@ class Poet:
         unknown = set(models) - set(MODELS)
         if unknown:
             raise ValueError(f"unknown model {sorted(unknown)}; choose from {list(MODELS)}")
-        prompt = self.prompt_template.format(theme=theme)
+        if form is not None and self.split.prompt_form == "none":
+            raise ValueError("this adapter was trained on prompts that name no form (split.prompt_form: none); "
+                             "leave out --meter/--scheme/--stanzas or train with split.prompt_form: annotated")
+        prompt = make_prompt(self.split, theme, form)
         out = {}
         with self._lock:
             for name in models:
@@ -96,6 +102,8 @@ class Poet:
                                   temperature=sampling.temperature, top_p=sampling.top_p,
                                   repetition_penalty=sampling.repetition_penalty,
                                   max_new_tokens=sampling.max_new_tokens, adapter=name == "adapted")
+                for poem in poems:
+                    poem["prompt"] = prompt
                 if self.stresser is not None:
                     for poem in poems:
                         poem["scan"] = scan_poem(poem["text"], self.stresser, self.attributor)

@@ -28,8 +28,9 @@ ROWS = {
     "base_fewshot": "base, few-shot (3 train poems in the prompt)",
     "adapted_4bit": "adapted, adapter on the NF4 base",
     "adapted": "adapted, adapter on the 16/32-bit base (deployed)",
+    "adapted_selected": "adapted, best of N candidates by form and style (selection, not learning)",
 }
-NOT_ROWS = {"headline", "quantization", "delta", "attributor", "baselines", "distance"}
+NOT_ROWS = {"headline", "quantization", "delta", "attributor", "baselines", "distance", "selection"}
 # Per-sample keys that are shown in their own place, not as flags.
 SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_lines",
                "longest_copied_run_words", "longest_copied_run_source", "prompt", "id"}
@@ -254,6 +255,9 @@ def sample_flags(sample: dict[str, Any]) -> list[dict[str, str]]:
     if isinstance(sample.get("flags"), dict):  # flags may also come grouped under one key
         items += list(sample["flags"].items())
     flags = [{"name": k, "value": _short(fmt(v))} for k, v in items if not isinstance(v, (dict, list))]
+    if isinstance(sample.get("compliance"), dict):
+        kept = [k for k, ok in sample["compliance"].items() if ok and k != "all"]
+        flags.append({"name": "request followed", "value": ", ".join(kept) or "no part"})
     run = sample.get("longest_copied_run_words")
     if run:
         src = sample.get("longest_copied_run_source")

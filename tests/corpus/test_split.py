@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from qwen_qlora.config import SplitParams
 from qwen_qlora.corpus.dedup import containment, jaccard, shingles
-from qwen_qlora.corpus.split import leak_groups, split_corpus
+from qwen_qlora.corpus.split import leak_groups, make_prompt, prompt_prefix, split_corpus
+from qwen_qlora.metrics.form_annotation import request_form
 from qwen_qlora.corpus.themes import NEUTRAL_THEME, assign_theme, leaked_words, lemma
 from qwen_qlora.text import content_words
 
@@ -39,7 +40,8 @@ def corpus(seed: int, n: int = 40, n_variants: int = 8):
 @given(st.integers(0, 10_000))
 def test_no_poem_has_a_near_duplicate_in_another_split(seed):
     parts, ref, stats = split_corpus(corpus(seed), "akhmatova",
-                                     SplitParams(val_fraction=0.2, test_fraction=0.2, seed=seed))
+                                     SplitParams(val_fraction=0.2, test_fraction=0.2, seed=seed,
+                                                 prompt_form="none"))
     assert sum(len(p) for p in parts.values()) == stats["target_poems"]
     assert parts["val"] and parts["test"] and parts["train"]
     names = list(parts)
@@ -53,7 +55,7 @@ def test_no_poem_has_a_near_duplicate_in_another_split(seed):
 
 
 def test_split_is_deterministic_and_prompts_follow_template():
-    p = SplitParams(seed=7)
+    p = SplitParams(seed=7, prompt_form="none")
     a = split_corpus(corpus(1), "akhmatova", p)
     b = split_corpus(corpus(1), "akhmatova", p)
     for name in ("train", "val", "test"):
@@ -105,8 +107,39 @@ def test_no_prompt_shares_a_content_word_with_its_first_line_unless_it_is_the_th
     poems = [{"id": f"akhmatova-{i:03d}", "author": "akhmatova", "title": rng.choice([None, line]),
               "n_lines": 4, "n_stanzas": 1,
               "text": line + "\n" + toy_poem(rng, 3)} for i, line in enumerate(lines * 4)]
-    parts, _, _ = split_corpus(poems, "akhmatova", SplitParams(val_fraction=0.2, test_fraction=0.2))
+    forms = {p["id"]: request_form("trochee", 4, "ABAB", 1) for p in poems}
+    parts, _, _ = split_corpus(poems, "akhmatova", SplitParams(val_fraction=0.2, test_fraction=0.2), forms)
     for ex in (e for part in parts.values() for e in part):
         first = ex["completion"].split("\n")[0]
         shared = {lemma(w) for w in content_words(ex["prompt"])} & {lemma(w) for w in content_words(first)}
         assert shared <= {lemma(ex["theme"])}, (ex["prompt"], first)
+
+
+def test_annotated_prompts_name_a_confident_form_only():
+    poems = corpus(2)
+    target = [p["id"] for p in poems if p["author"] == "akhmatova"]
+    iamb = request_form("iamb", 4, "ABAB", stanzas=2)
+    forms = {pid: ({**iamb, "confident": False} if k % 2 else iamb) for k, pid in enumerate(target)}
+    parts, _, stats = split_corpus(poems, "akhmatova", SplitParams(), forms)
+    examples = [e for part in parts.values() for e in part]
+    named = [e for e in examples if e["form"]["confident"]]
+    assert named and len(named) < len(examples)
+    for e in examples:
+        if e["form"]["confident"]:
+            assert e["prompt"] == f"Напиши стихотворение на тему: {e['theme']}. Форма: ямбом, 4 стопы, " \
+                                  "рифмовка ABAB, 2 строфы по 4 строки"
+        else:
+            assert e["prompt"] == f"Напиши стихотворение на тему: {e['theme']}"
+    assert stats["form_in_prompt_share"] == round(len(named) / len(examples), 4)
+    del forms[target[3]]
+    with pytest.raises(ValueError, match=r"1 target poems have no form annotation.*annotate"):
+        split_corpus(poems, "akhmatova", SplitParams(), forms)
+    assert split_corpus(poems, "akhmatova", SplitParams(prompt_form="none"), {})[0]
+
+
+def test_every_prompt_starts_with_the_prefix_a_fewshot_sample_is_cut_at():
+    p = SplitParams()
+    assert prompt_prefix(p) == "Напиши стихотворение"
+    for prompt in (make_prompt(p, "осень", request_form("iamb", 5)), make_prompt(p, "осень"),
+                   make_prompt(SplitParams(prompt_form="none"), "осень")):
+        assert prompt.startswith(prompt_prefix(p))

@@ -8,10 +8,16 @@ split. Three roles: train (learned), val (checkpoint selection and early stoppin
 test (the reported figures; never seen by training or selection). Each target poem
 becomes a prompt/completion pair whose theme never repeats its title or first line
 (`themes.leaked_words`); all other poets form `reference`.
+
+The prompt (`make_prompt`) names the theme and, with `split.prompt_form: annotated`,
+the poem's form in words when its annotation (the `annotate` stage) is confident:
+"Напиши стихотворение на тему: память. Форма: ямбом, 5 стоп, рифмовка ABAB, 3 строфы
+по 4 строки". The same function words the requests at generation time.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -20,6 +26,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from qwen_qlora.config import SplitParams
 from qwen_qlora.corpus.dedup import UnionFind, near_duplicate_pairs
 from qwen_qlora.corpus.themes import assign_theme, leaked_words
+from qwen_qlora.metrics.form_annotation import describe_form
 
 LOOSE_JACCARD = 0.2
 LOOSE_CONTAINMENT = 0.5
@@ -34,8 +41,26 @@ def leak_groups(texts: list[str], k: int = 3, loose_jaccard: float = LOOSE_JACCA
     return [uf.find(i) for i in range(len(texts))]
 
 
-def to_example(poem: dict[str, Any], p: SplitParams) -> dict[str, Any]:
-    """A target poem as a prompt/completion pair, provenance kept."""
+def make_prompt(p: SplitParams, theme: str, form: dict | None = None) -> str:
+    """The request for a poem on `theme`: `prompt_template` when `prompt_form` is none;
+    else `form_template` with the form in words when `form` is a confident annotation
+    or request, and `theme_template` (no form named) when it is not."""
+    if p.prompt_form == "none":
+        return p.prompt_template.format(theme=theme)
+    if form is not None and form.get("confident"):
+        return p.form_template.format(theme=theme, form=describe_form(form))
+    return p.theme_template.format(theme=theme)
+
+
+def prompt_prefix(p: SplitParams) -> str:
+    """The fixed text every prompt starts with ("Напиши стихотворение"): where a
+    few-shot sample that starts writing the next request is cut."""
+    heads = [t.split("{theme}")[0] for t in (p.prompt_template, p.form_template, p.theme_template)]
+    return os.path.commonprefix(heads).strip()
+
+
+def to_example(poem: dict[str, Any], p: SplitParams, form: dict | None = None) -> dict[str, Any]:
+    """A target poem as a prompt/completion pair, provenance and form annotation kept."""
     theme, method = assign_theme(poem["text"], poem.get("title"))
     leak = leaked_words(theme, poem["text"], poem.get("title"))
     if leak:
@@ -45,9 +70,9 @@ def to_example(poem: dict[str, Any], p: SplitParams) -> dict[str, Any]:
     return {
         "id": poem["id"], "author": poem["author"], "title": poem.get("title"),
         "year": poem.get("year"), "theme": theme, "theme_method": method,
-        "prompt": p.prompt_template.format(theme=theme), "completion": poem["text"],
+        "prompt": make_prompt(p, theme, form), "completion": poem["text"],
         "n_lines": poem["n_lines"], "n_stanzas": poem["n_stanzas"],
-        "variants": poem.get("variants", []),
+        "variants": poem.get("variants", []), "form": form,
     }
 
 
@@ -59,19 +84,27 @@ def group_split(groups: list[int], idx: np.ndarray, fraction: float, seed: int
     return idx[keep], idx[out]
 
 
-def split_corpus(poems: list[dict[str, Any]], author: str, p: SplitParams
+def split_corpus(poems: list[dict[str, Any]], author: str, p: SplitParams,
+                 forms: dict[str, dict] | None = None
                  ) -> tuple[dict[str, list[dict]], list[dict], dict[str, Any]]:
-    """({"train", "val", "test"}: examples, reference poems, stats) for target `author`."""
+    """({"train", "val", "test"}: examples, reference poems, stats) for target `author`;
+    `forms`: form annotations by poem id (`annotate` stage), required for every target
+    poem when prompts name the form."""
     target = sorted((x for x in poems if x["author"] == author), key=lambda x: x["id"])
     reference = sorted((x for x in poems if x["author"] != author), key=lambda x: x["id"])
     if len(target) < 10:
         found = sorted({x["author"] for x in poems})
         raise ValueError(f"split: only {len(target)} poems by author {author!r} (need >= 10); "
                          f"authors in the corpus: {found}; check `author` in params.yaml")
+    forms = forms or {}
+    missing = [x["id"] for x in target if x["id"] not in forms]
+    if p.prompt_form == "annotated" and missing:
+        raise ValueError(f"split: {len(missing)} target poems have no form annotation (e.g. {missing[:3]}); "
+                         "re-run the annotate stage (`dvc repro annotate`) or set split.prompt_form: none")
     groups = leak_groups([x["text"] for x in target])
     rest, test_idx = group_split(groups, np.arange(len(target)), p.test_fraction, p.seed)
     train_idx, val_idx = group_split(groups, rest, p.val_fraction / (1 - p.test_fraction), p.seed)
-    parts = {name: [to_example(target[i], p) for i in sorted(idx)]
+    parts = {name: [to_example(target[i], p, forms.get(target[i]["id"])) for i in sorted(idx)]
              for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))}
     ref = [{"id": x["id"], "author": x["author"], "title": x.get("title"), "text": x["text"],
             "variants": x.get("variants", [])} for x in reference]
@@ -85,5 +118,8 @@ def split_corpus(poems: list[dict[str, Any]], author: str, p: SplitParams
         "reference_poems": len(ref), "reference_authors": len({x["author"] for x in ref}),
         **{f"theme_{method}_share": round(sum(e["theme_method"] == method for e in examples) / len(examples), 4)
            for method in ("lexicon", "wide_lexicon", "neutral")},
+        "prompt_form": p.prompt_form,
+        "form_in_prompt_share": round(sum(bool(e["form"] and e["form"]["confident"]) for e in examples)
+                                      / len(examples), 4) if p.prompt_form == "annotated" else 0.0,
     }
     return parts, ref, stats

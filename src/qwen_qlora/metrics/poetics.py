@@ -40,6 +40,22 @@ class PoemPoetics:
     def rhymed_lines(self) -> int:
         return len({k for pair in self.rhyme_pairs for k in pair})
 
+    def summary(self) -> dict:
+        """The poem's poetics as a flat, JSON-ready dict: what a stored form annotation
+        keeps (`form_annotation.annotate_form`) and what the profiles are built from."""
+        return {
+            "meter": self.meter.meter,
+            "feet": self.meter.feet,
+            "regularity": round(self.meter.regularity, 4),
+            "n_metered_lines": self.meter.n_lines,
+            "n_lines": len(self.verse),
+            "rhymed_lines": self.rhymed_lines,
+            "rhyme_rate": round(self.rhymed_lines / len(self.verse), 4) if self.verse else 0.0,
+            "quatrain_schemes": self.schemes,
+            "n_polysyllables": self.n_polysyllables,
+            "n_heuristic": self.n_heuristic,
+        }
+
 
 def analyse_lines(lines: list[StressedLine]) -> PoemPoetics:
     """Meter, rhymes and schemes of one stressed poem, after the scansion pass has
@@ -78,24 +94,30 @@ def poetics_profile(texts: Sequence[str], stresser: Stresser) -> dict[str, float
 
 
 def profile_from_analyses(poems: Sequence[PoemPoetics]) -> dict[str, float | int]:
-    metered = [p for p in poems if p.meter.n_lines >= 2]
-    meters = Counter(p.meter.meter for p in metered)
-    schemes = Counter(s for p in poems for s in p.schemes)
-    n_verse = sum(len(p.verse) for p in poems)
-    n_poly = sum(p.n_polysyllables for p in poems)
-    feet = [p.meter.feet for p in metered if p.meter.feet is not None]
+    return profile_from_forms([p.summary() for p in poems])
+
+
+def profile_from_forms(forms: Sequence[dict]) -> dict[str, float | int]:
+    """The profile (see `poetics_profile`) of poems given by their `summary()` dicts
+    (or stored form annotations, which carry the same keys)."""
+    metered = [f for f in forms if f["n_metered_lines"] >= 2]
+    meters = Counter(f["meter"] for f in metered)
+    schemes = Counter(s for f in forms for s in f["quatrain_schemes"])
+    n_verse = sum(f["n_lines"] for f in forms)
+    n_poly = sum(f["n_polysyllables"] for f in forms)
+    feet = [f["feet"] for f in metered if f["feet"] is not None]
     out: dict[str, float | int] = {
-        "n_poems": len(poems),
+        "n_poems": len(forms),
         "n_poems_metered": len(metered),
         "n_verse_lines": n_verse,
         "n_quatrains": sum(schemes.values()),
     }
     out |= {f"meter_share_{m}": _share(meters[m], len(metered)) for m in METERS}
-    out["regularity_mean"] = _mean([p.meter.regularity for p in metered])
+    out["regularity_mean"] = _mean([f["regularity"] for f in metered])
     out["feet_mean"] = _mean(feet)
-    out["rhyme_rate"] = _share(sum(p.rhymed_lines for p in poems), n_verse)
+    out["rhyme_rate"] = _share(sum(f["rhymed_lines"] for f in forms), n_verse)
     out |= {f"scheme_share_{s}": _share(schemes[s], sum(schemes.values())) for s in SCHEMES}
-    out["stress_fallback_share"] = _share(sum(p.n_heuristic for p in poems), n_poly)
+    out["stress_fallback_share"] = _share(sum(f["n_heuristic"] for f in forms), n_poly)
     return out
 
 
@@ -135,16 +157,17 @@ def _js(a: dict, b: dict, prefix: str, names: Sequence[str]) -> float | None:
 def scan_poem(text: str, stresser: Stresser, attributor=None) -> dict:
     """Everything `qwen-qlora scan` shows about one poem, JSON-ready."""
     poem = analyse_lines(stresser.stress_text(text))
+    summary = poem.summary()
     result = {
         "stressed_text": "\n".join(ln.stressed_text for ln in poem.lines),
         "line_patterns": [ln.pattern for ln in poem.verse],
-        "meter": poem.meter.meter,
-        "feet": poem.meter.feet,
-        "regularity": round(poem.meter.regularity, 4),
+        "meter": summary["meter"],
+        "feet": summary["feet"],
+        "regularity": summary["regularity"],
         "meter_shares": {m: round(s, 4) for m, s in poem.meter.shares.items()},
         "rhyme_pairs": [list(p) for p in poem.rhyme_pairs],
-        "rhyme_rate": round(poem.rhymed_lines / len(poem.verse), 4) if poem.verse else 0.0,
-        "quatrain_schemes": poem.schemes,
+        "rhyme_rate": summary["rhyme_rate"],
+        "quatrain_schemes": summary["quatrain_schemes"],
         "stress_fallback_words": [w.text for ln in poem.verse for w in ln.words
                                   if w.source == "heuristic"],
     }
@@ -167,10 +190,11 @@ def format_scan(result: dict) -> str:
     return "\n".join(lines)
 
 
-def profile_intervals(poems: Sequence[PoemPoetics], seed: int = 0) -> dict[str, float]:
-    """95% intervals, poems resampled, for the profile's main shares: rhyme rate (lines
-    pooled), mean regularity, each meter's share of metered poems (Wilson) and each
-    scheme's share of quatrains (pooled): `<key>_ci_low` / `<key>_ci_high`."""
+def profile_intervals(forms: Sequence[dict], seed: int = 0) -> dict[str, float]:
+    """95% intervals, poems resampled, for the profile's main shares of poems given by
+    their `summary()` dicts: rhyme rate (lines pooled), mean regularity, each meter's
+    share of metered poems (Wilson) and each scheme's share of quatrains (pooled):
+    `<key>_ci_low` / `<key>_ci_high`."""
     from qwen_qlora.stats import mean_ci, ratio_ci, share_ci
 
     out: dict[str, float] = {}
@@ -178,16 +202,17 @@ def profile_intervals(poems: Sequence[PoemPoetics], seed: int = 0) -> dict[str, 
     def put(key: str, summary: dict[str, float]) -> None:
         out[f"{key}_ci_low"], out[f"{key}_ci_high"] = round(summary["ci_low"], 4), round(summary["ci_high"], 4)
 
-    verse = [len(p.verse) for p in poems]
+    verse = [f["n_lines"] for f in forms]
     if sum(verse):
-        put("rhyme_rate", ratio_ci([p.rhymed_lines for p in poems], verse, seed))
-    metered = [p for p in poems if p.meter.n_lines >= 2]
+        put("rhyme_rate", ratio_ci([f["rhymed_lines"] for f in forms], verse, seed))
+    metered = [f for f in forms if f["n_metered_lines"] >= 2]
     if metered:
-        put("regularity_mean", mean_ci([p.meter.regularity for p in metered], seed))
+        put("regularity_mean", mean_ci([f["regularity"] for f in metered], seed))
         for m in METERS:
-            put(f"meter_share_{m}", share_ci([p.meter.meter == m for p in metered]))
-    quatrain_counts = [len(p.schemes) for p in poems]
+            put(f"meter_share_{m}", share_ci([f["meter"] == m for f in metered]))
+    quatrain_counts = [len(f["quatrain_schemes"]) for f in forms]
     if sum(quatrain_counts):
         for s in SCHEMES:
-            put(f"scheme_share_{s}", ratio_ci([p.schemes.count(s) for p in poems], quatrain_counts, seed))
+            put(f"scheme_share_{s}", ratio_ci([f["quatrain_schemes"].count(s) for f in forms],
+                                              quatrain_counts, seed))
     return out
