@@ -14,10 +14,12 @@ from fixtures.adapters import tiny_project
 from werkzeug.serving import make_server
 
 from qwen_qlora.config import load_params
+from qwen_qlora.metrics.form_annotation import request_form
 from qwen_qlora.poet import Poet, Sampling
 from qwen_qlora.serve import create_app
 
 THEMES = ["зима", "море"]
+IAMB_WORDS = "ямбом, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def server(gemma_base, tmp_path_factory):
     root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], THEMES)
     params = load_params(root / "params.yaml")
     poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny")
-    app = create_app(poet, THEMES, Sampling(max_new_tokens=24))
+    app = create_app(poet, THEMES, Sampling(max_new_tokens=24), {IAMB_WORDS: request_form("iamb", 4, "ABAB", 2)})
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -101,6 +103,15 @@ def test_same_seed_same_poems_and_settings_matter(server):
     assert a[0] == 200 and a[1] == b[1] and a[1] != c[1]
 
 
+def test_a_requested_form_changes_the_prompt(server):
+    url, _ = server
+    plain = post(url, theme="море", seed="1", max_new_tokens="16")
+    formed = post(url, theme="море", seed="1", max_new_tokens="16", form=IAMB_WORDS)
+    assert formed[0] == 200 and f'<option value="{IAMB_WORDS}" selected>' in formed[1]
+    poems = [page.split('<section id="result">')[1] for _, page in (plain, formed)]
+    assert poems[0] != poems[1]   # another prompt, other poems from the same seed
+
+
 def test_hostile_theme_is_text(server):
     url, _ = server
     status, page = post(url, theme="<script>alert(1)</script><img src=x onerror=alert(1)>")
@@ -114,6 +125,7 @@ def test_hostile_theme_is_text(server):
     ({"theme": "зима", "temperature": "hot"}, "temperature: &#39;hot&#39; is not a number"),
     ({"theme": "зима", "top_p": "3"}, "top_p = 3.0 is out of range"),
     ({"theme": "зима", "max_new_tokens": "9999"}, "max_new_tokens = 9999 is out of range"),
+    ({"theme": "зима", "form": "сонет"}, "form: &#39;сонет&#39; is not one of the offered forms"),
 ])
 def test_bad_input_is_one_line_on_the_page(server, form, message):
     url, _ = server

@@ -232,7 +232,20 @@ def serve(
     defaults = _sampling(p, None, None, None, 0, None)
     poet = _load_poet(p, adapter, scansion=True)
     console.print(f"demo page on http://{host}:{port} (Ctrl+C stops it)")
-    run(create_app(poet, list(p.generate.themes), defaults), host, port)
+    run(create_app(poet, list(p.generate.themes), defaults, _offered_forms(p)), host, port)
+
+
+def _offered_forms(p: Any) -> dict[str, dict]:
+    """The poet's commonest rhymed quatrain forms (train poems), by their words; none when
+    the adapter was trained without forms in its prompts or the split is not there."""
+    from qwen_qlora.io import read_jsonl
+    from qwen_qlora.metrics.form_annotation import common_forms, describe_form
+
+    train = Path("data/processed/train.jsonl")
+    if p.split.prompt_form == "none" or not train.exists():
+        return {}
+    forms = [r["form"] for r in read_jsonl(train) if r.get("form")]
+    return {describe_form(f): f for f in common_forms(forms, 6)} if forms else {}
 
 
 @app.command()

@@ -44,8 +44,10 @@ def _form_sampling(form: Any, defaults: Sampling) -> Sampling:
     return Sampling(**values, n=1)
 
 
-def create_app(poet: Poet, themes: list[str], defaults: Sampling) -> Flask:
-    """The Flask app around a loaded Poet."""
+def create_app(poet: Poet, themes: list[str], defaults: Sampling, forms: dict[str, dict] | None = None) -> Flask:
+    """The Flask app around a loaded Poet; `forms`: requestable forms by their words
+    (`form_annotation.describe_form`), offered beside "any form"."""
+    forms = forms or {}
     app = Flask(__name__, template_folder="templates")
     app.jinja_env.autoescape = True  # Flask escapes only *.html by name; these are *.html.j2
 
@@ -53,24 +55,28 @@ def create_app(poet: Poet, themes: list[str], defaults: Sampling) -> Flask:
     def index() -> Any:
         form = request.form if request.method == "POST" else {}
         theme = form.get("pick") or form.get("theme", "")  # a picked theme button, else the typed one
+        asked = form.get("form", "")
         sampling, result, error, status = defaults, None, None, 200
         if request.method == "POST":
             try:
                 sampling = _form_sampling(form, defaults)
-                result = poet.write(theme, sampling)
+                if asked and asked not in forms:
+                    raise ValueError(f"form: {asked!r} is not one of the offered forms")
+                result = poet.write(theme, sampling, form=forms.get(asked))
             except ValueError as err:  # the person's input: say what to change
                 error, status = str(err), 400
             except Exception as err:  # noqa: BLE001 (anything else: one line on the page, details in the log)
                 log.exception("generation failed for theme %r", theme)
                 error, status = f"the model failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}", 500
         return render_template("serve.html.j2", themes=themes, theme=theme, sampling=sampling, result=result,
-                               models=MODELS, error=error), status
+                               models=MODELS, error=error, forms=list(forms), asked=asked), status
 
     @app.errorhandler(404)
     @app.errorhandler(405)
     def not_here(err: Any) -> Any:
         return render_template("serve.html.j2", themes=themes, theme="", sampling=defaults, result=None,
-                               models=MODELS, error=f"{err.code}: {err.name}; the page is at /"), err.code
+                               models=MODELS, error=f"{err.code}: {err.name}; the page is at /", forms=list(forms),
+                               asked=""), err.code
 
     return app
 
