@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
     # unknown keys, with the closest allowed key when there is one
     ({"split": {"val_fracton": 0.2}},
      "split: unknown key(s) val_fracton (did you mean 'val_fraction'?); allowed: "
-     "min_reference_per_author, prompt_template, seed, test_fraction, val_fraction"),
+     "form_template, min_reference_per_author, prompt_form, prompt_template, seed, test_fraction, "
+     "theme_template, val_fraction"),
     ({"autor": "blok"}, "params.yaml: unknown key(s) autor (did you mean 'author'?)"),
     ({"corpus": {"sources": [{"name": "web1", "kind": "web", "url": "http://x", "max_page": 5}]}},
      "corpus.sources[web1]: unknown key(s) max_page (did you mean 'max_pages'?)"),
