@@ -7,8 +7,9 @@ other, from the same seed, the same LoRA initialisation and the same batches:
   forward+backward tokens/s (non-padding tokens, as train.json), the wall time per step
   (optimizer and collation included), peak RSS, and the val loss afterwards over the FULL
   vocabulary, token-weighted over every val token (the evaluate stage's definition);
-- evaluate: val poems scored by full logits (`evaluate.score_examples`) vs at supervised
-  positions (`model.head.score_batch`), tokens/s;
+- evaluate: val poems scored from logits at the supervised positions (`logits_to_keep`, the
+  evaluate stage's scorer before it used `model.head`) vs the tiled head at those positions
+  (`model.head.score_batch`), tokens/s;
 - generate: one batch of prompts sampled with the full output layer vs the corpus
   vocabulary (`model.head.trimmed_head`), new tokens/s.
 
@@ -23,7 +24,6 @@ Usage: python benchmarks/speed.py [BASE_DIR] [--steps 3] [--only NAME ...] [--pa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -72,9 +72,9 @@ def setup(base: Path, params_path: str, change: dict[str, Any], training: bool =
     change = dict(change)
     preset = params.model.selected
     if "attn" in change:
-        preset = dataclasses.replace(preset, attn_implementation=change.pop("attn"))
-    quant = dataclasses.replace(params.quant, load_in_4bit=change.pop("load_in_4bit", params.quant.load_in_4bit))
-    cfg = dataclasses.replace(params.train, **change)
+        preset = preset.model_copy(update={"attn_implementation": change.pop("attn")})
+    quant = params.quant.model_copy(update={"load_in_4bit": change.pop("load_in_4bit", params.quant.load_in_4bit)})
+    cfg = params.train.model_copy(update=change)
     set_seed(cfg.seed)
     precision = resolve_precision(cfg.precision, preset, "cpu")
     model, tok = load_base(base, preset, quant, precision)
@@ -101,11 +101,22 @@ def val_loss(model: Any, tok: Any, val: list[dict[str, Any]], batch_size: int) -
     return sum(s["nll"] for s in scores) / sum(s["tokens"] for s in scores)
 
 
+def example_shape(train: list[dict[str, Any]], tok: Any, vocab: str) -> dict[str, Any]:
+    """What the FLOP count needs: the share of tokens that are supervised, the mean example
+    length and the output layer's width in training."""
+    from qwen_qlora.model.head import corpus_vocab
+
+    tokens = sum(len(e["input_ids"]) for e in train)
+    supervised = sum(t != -100 for e in train for t in e["labels"][1:])
+    return {"supervised_share": supervised / tokens, "mean_len": tokens / len(train),
+            "head_vocab": len(corpus_vocab(train, tok)) if vocab == "corpus" else len(tok)}
+
+
 def run_train(base: Path, params_path: str, name: str, steps: int) -> dict[str, Any]:
     from qwen_qlora.train import build_trainer, sft_config
 
     params, preset, cfg, precision, model, tok, train, val = setup(base, params_path, TRAIN_VARIANTS[name])
-    cfg = dataclasses.replace(cfg, max_steps=steps, eval_steps=10 * steps, early_stopping_patience=0)
+    cfg = cfg.model_copy(update={"max_steps": steps, "eval_steps": 10 * steps, "early_stopping_patience": 0})
     loaded_rss = peak_rss_mb()
     trainer = build_trainer(model, tok, train, val, sft_config(cfg, f"/tmp/speed-ckpt/{os.getpid()}", precision), cfg)
     started, cpu = time.perf_counter(), time.process_time()
@@ -115,21 +126,21 @@ def run_train(base: Path, params_path: str, name: str, steps: int) -> dict[str, 
             "step_s": wall / steps, "wall_tokens_per_s": trainer.tokens_seen / wall,
             "tokens_per_cpu_s": trainer.tokens_seen / cpu,
             "peak_rss_mb": peak_rss_mb(), "loaded_rss_mb": loaded_rss,
-            "val_loss": val_loss(model, tok, val, params.evaluate.batch_size), "precision": precision}
+            "val_loss": val_loss(model, tok, val, params.evaluate.batch_size), "precision": precision,
+            **example_shape(train, tok, cfg.vocab)}
 
 
 def run_evaluate(base: Path, params_path: str, name: str) -> dict[str, Any]:
-    from qwen_qlora.evaluate import collate, length_batches, score_examples
+    from score_equality import logits_scores  # the evaluate stage's scorer before model.head
+
+    from qwen_qlora.evaluate import collate, length_batches
     from qwen_qlora.model.head import score_batch
 
     params, preset, cfg, precision, model, tok, train, val = setup(base, params_path, {}, training=False)
     bs = params.evaluate.batch_size
+    score = logits_scores if name == "today" else score_batch
     started, cpu = time.perf_counter(), time.process_time()
-    if name == "today":
-        scores = score_examples(model, val, tok.pad_token_id, bs)
-    else:
-        scores = [s for idx in length_batches(val, bs)
-                  for s in score_batch(model, collate([val[i] for i in idx], tok.pad_token_id))]
+    scores = [s for idx in length_batches(val, bs) for s in score(model, collate([val[i] for i in idx], tok.pad_token_id))]
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     tokens = sum(len(e["input_ids"]) for e in val)  # every position goes through the model
     nll = sum(s["nll"] for s in scores) / sum(s["tokens"] for s in scores)
@@ -155,6 +166,48 @@ def run_generate(base: Path, params_path: str, name: str, rows: int, new_tokens:
     return {"new_tokens_per_s": rows * new_tokens / wall, "new_tokens_per_cpu_s": rows * new_tokens / cpu,
             "generated_tokens": generated, "wall_s": wall,
             "peak_rss_mb": peak_rss_mb()}
+
+
+def train_flops_per_token(config: dict[str, Any], head_vocab: int, head_share: float, recompute_head: bool,
+                          mean_len: float) -> float:
+    """Forward + backward FLOPs per trained token of a frozen base with LoRA, from the model
+    shape: 2 FLOPs per multiply-add; forward 2N; backward 2N for the activation gradients only
+    (the base's weights are frozen, so their weight gradients are never computed; the LoRA
+    matrices' are negligible); causal attention over mean_len / 2 positions on average; the
+    output layer (head_vocab x hidden) at `head_share` of the tokens, recomputed once in the
+    backward pass when `recompute_head` (TRL's tiled head)."""
+    c = config.get("text_config", config)
+    h, inter, layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    q, kv = c["num_attention_heads"] * c["head_dim"], c["num_key_value_heads"] * c["head_dim"]
+    body = layers * (h * (q + 2 * kv) + q * h + 3 * h * inter)
+    attention = layers * 2 * q * mean_len / 2  # scores and weighted values, per token
+    head = head_vocab * h * head_share * (3 if recompute_head else 2)
+    return 2 * (2 * body + 2 * attention + head)
+
+
+def peak_flops(seconds: float = 3.0) -> dict[str, float]:
+    """FLOP/s of this process: a large bf16 and fp32 matmul, and the nominal peaks from the CPU
+    flags (AMX bf16: 1024 FLOPs per cycle and core; AVX512-BF16: 128; AVX512 fp32: 64;
+    AVX2 fp32: 32) at the clock /proc/cpuinfo reports."""
+    import torch
+
+    info = Path("/proc/cpuinfo").read_text()
+    flags = set(next(line for line in info.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
+    mhz = float(next(line for line in info.splitlines() if line.startswith("cpu MHz")).split(":", 1)[1])
+    cores = os.cpu_count() or 1
+    per_cycle = (1024 if "amx_bf16" in flags else 128 if "avx512_bf16" in flags else 0,
+                 64 if "avx512f" in flags else 32)
+    out = {"nominal_bf16": per_cycle[0] * cores * mhz * 1e6, "nominal_fp32": per_cycle[1] * cores * mhz * 1e6}
+    for dtype in (torch.bfloat16, torch.float32):
+        a = torch.randn(2048, 2048, dtype=dtype)
+        b = torch.randn(2048, 2048, dtype=dtype)
+        a @ b
+        n, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            a @ b
+            n += 1
+        out[f"matmul_{str(dtype).split('.')[1]}"] = 2 * 2048 ** 3 * n / (time.perf_counter() - started)
+    return out
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -195,6 +248,31 @@ def machine() -> str:
             f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; python {platform.python_version()}, torch "
             f"{torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, peft "
             f"{peft.__version__}, bitsandbytes {bitsandbytes.__version__}")
+
+
+def flops_report(train: dict[str, dict[str, Any]], config: dict[str, Any]) -> str:
+    """Training FLOP/s of each variant against this machine's peaks. Model FLOPs count the
+    work the task needs (full-vocabulary output layer at the supervised positions) for every
+    variant; executed FLOPs count what the variant's head computes: TRL's tiled head on a CPU
+    scores every position (padding excluded here) and recomputes its tiles in the backward
+    pass, as the supervised head does, at the supervised positions only."""
+    peak = peak_flops()
+    vocab = config.get("text_config", config)["vocab_size"]
+    out = ["", "FLOP/s (2 per multiply-add; frozen base: forward 2N + activation gradients 2N, no weight "
+           "gradients; attention over half the mean example on average):",
+           "peak: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()),
+           "| variant | model GFLOP per token | executed GFLOP per token | model GFLOP/s | executed GFLOP/s | "
+           "model FLOP/s / nominal bf16 peak | model / bf16 matmul rate | executed / bf16 matmul rate |",
+           "|---|---|---|---|---|---|---|---|"]
+    for name, r in train.items():
+        model = train_flops_per_token(config, vocab, r["supervised_share"], False, r["mean_len"])
+        executed = train_flops_per_token(config, r["head_vocab"], 1.0 if name == "today" else r["supervised_share"],
+                                          True, r["mean_len"])
+        rate = r["train_tokens_per_s"]
+        out.append(f"| {name} | {model / 1e9:.3f} | {executed / 1e9:.3f} | {model * rate / 1e9:.1f} | "
+                   f"{executed * rate / 1e9:.1f} | {model * rate / peak['nominal_bf16']:.2%} | "
+                   f"{model * rate / peak['matmul_bfloat16']:.1%} | {executed * rate / peak['matmul_bfloat16']:.1%} |")
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -238,6 +316,7 @@ def main() -> None:
     tokens = {n: r["tokens"] for n, r in train.items()}
     print(f"\ntrain tokens per variant: {tokens}; {args.steps} optimizer steps; val loss before "
           f"training (base) = evaluate row; total {time.perf_counter() - started:.0f} s")
+    print(flops_report(train, json.loads((args.base / "config.json").read_text())))
     print(f"machine at the end: {machine()}")
     assert all(math.isfinite(r["val_loss"]) for r in train.values())
 
