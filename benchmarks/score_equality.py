@@ -2,7 +2,7 @@
 layer in vocabulary tiles at the supervised positions) give the same per-poem figures as
 full logits at those positions (`logits_to_keep`, then a float32 log-softmax)? On the
 real base and adapter, every evaluate row, the test poems; prints the largest per-poem
-differences and each path's time.
+differences and each path's CPU time.
 
 Usage: python benchmarks/score_equality.py [--rows base base_4bit ...] [--params params.yaml]
 """
@@ -45,24 +45,27 @@ def logits_scores(model: Any, batch: dict[str, torch.Tensor]) -> list[dict[str, 
 
 
 def score(fn, model, examples, pad_id, batch_size, adapter) -> tuple[list[dict[str, float]], float]:
+    """Scores and the CPU seconds of this process they took (steadier than wall time on a
+    shared machine)."""
     model.eval()
     out: list[Any] = [None] * len(examples)
-    started = time.perf_counter()
+    started = time.process_time()
     with adapter_switch(model, adapter):
         for idx in length_batches(examples, batch_size):
             for i, s in zip(idx, fn(model, collate([examples[i] for i in idx], pad_id)), strict=True):
                 out[i] = s
-    return out, time.perf_counter() - started
+    return out, time.process_time() - started
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--rows", nargs="*", default=None)
+    ap.add_argument("--poems", type=int, default=None, help="the first N test poems (default: all)")
     args = ap.parse_args()
     params = load_params(args.params)
     ev, preset = params.evaluate, params.model.selected
-    test = read_jsonl(Path("data/processed/test.jsonl"))
+    test = read_jsonl(Path("data/processed/test.jsonl"))[:args.poems]
     shots = fewshot_shots(read_jsonl(Path("data/processed/train.jsonl")), ev.fewshot_shots)
     print(f"torch threads {torch.get_num_threads()}; {len(test)} test poems; batch size {ev.batch_size}")
     for rows, model, tok in models_for_rows("models/base/" + params.model.preset, "models/adapter", preset,
@@ -81,7 +84,7 @@ def main() -> None:
             print(f"{name:13s} ({dtype}): per-poem NLL sum max |diff| {nll_abs:.2e} nats (max rel {nll_rel:.2e}), "
                   f"entropy max rel {ent_rel:.2e}; tokens equal {[g['tokens'] for g in got] == [w['tokens'] for w in want]}, "
                   f"argmax hits {sum(g['correct'] for g in got)} vs {sum(w['correct'] for w in want)}; "
-                  f"test loss {loss[0]:.6f} vs {loss[1]:.6f}; time {t_ref:.1f} s -> {t_new:.1f} s "
+                  f"test loss {loss[0]:.6f} vs {loss[1]:.6f}; CPU time {t_ref:.1f} s -> {t_new:.1f} s "
                   f"(x{t_ref / t_new:.2f})", flush=True)
 
 
