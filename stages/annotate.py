@@ -45,17 +45,23 @@ def main() -> None:
     confident = [f for f in forms if f["confident"]]
     meters = Counter(f["meter"] for f in confident)
     described = Counter(describe_form(f) for f in confident)
+    try:
+        quatrain_forms = [{"form": describe_form(f), "poems": f["count"]} for f in common_forms(forms, 10)]
+    except ValueError:  # no confident poem of rhymed quatrains: generation will say so
+        quatrain_forms = []
     metrics = {
         "n_poems": len(forms),
         "confident_share": round(len(confident) / len(forms), 4),
         **{f"confident_meter_share_{m}": round(n / len(confident), 4) for m, n in meters.most_common()},
         "top_forms": [{"form": text, "poems": n} for text, n in described.most_common(10)],
-        "quatrain_forms": [{"form": describe_form(f), "poems": f["count"]} for f in common_forms(forms, 10)],
+        "quatrain_forms": quatrain_forms,
         "runtime_s": round(time.perf_counter() - started, 1),
     }
     write_json(args.metrics, metrics)
-    print(f"annotate: {len(forms)} poems, {metrics['confident_share']:.0%} confident; most common: "
-          f"{metrics['top_forms'][0]['form']} ({metrics['top_forms'][0]['poems']})")
+    top = metrics["top_forms"][0] if confident else None
+    print(f"annotate: {len(forms)} poems, {metrics['confident_share']:.0%} confident"
+          + (f"; most common: {top['form']} ({top['poems']})" if top else "")
+          + ("" if quatrain_forms else "; no confident poem of rhymed quatrains (generation needs one)"))
 
 
 if __name__ == "__main__":
