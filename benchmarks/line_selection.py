@@ -20,7 +20,7 @@ from qwen_qlora.config import QuantParams, load_params
 from qwen_qlora.corpus.split import make_prompt
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.line_selection import write_by_lines
-from qwen_qlora.metrics.form_annotation import annotate_form, common_forms, compliance, describe_form
+from qwen_qlora.metrics.form_annotation import annotate_forms, assign_requests, common_forms, compliance, describe_form
 from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import known_texts, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
@@ -45,8 +45,7 @@ def main() -> None:
     data = Path("data/processed")
     splits = {n: read_jsonl(data / f"{n}.jsonl") for n in ("train", "val", "test")}
     requests = common_forms([e["form"] for e in splits["train"]], g.forms)
-    jobs = [(theme, requests[(t * args.per_theme + j) % len(requests)])
-            for t, theme in enumerate(g.themes) for j in range(args.per_theme)]
+    jobs = [(theme, request) for theme, _, request in assign_requests(g.themes, args.per_theme, requests)]
     prompts = [make_prompt(params.split, theme, r) for theme, r in jobs]
     model, tok = load_adapted(Path("models/base") / params.model.preset, args.adapter, params.model.selected,
                               QuantParams(load_in_4bit=False))
@@ -67,7 +66,7 @@ def main() -> None:
                                seed=g.seed, temperature=g.temperature, top_p=g.top_p,
                                repetition_penalty=g.repetition_penalty)
         per_poem = (time.perf_counter() - started) / len(poems)
-        forms = [annotate_form(p["text"], stresser, params.annotate.min_regularity) for p in poems]
+        forms = annotate_forms([p["text"] for p in poems], stresser, params.annotate.min_regularity)
         comp = [compliance(f, r) for f, (_, r) in zip(forms, jobs, strict=True)]
         copied = [bool(sample_quoting(index, p["text"], ev.min_line_words, ev.near_line_similarity)["copied_lines"])
                   for p in poems]

@@ -41,7 +41,8 @@ from qwen_qlora.generate import sample
 from qwen_qlora.io import read_jsonl, write_json, write_jsonl, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
-from qwen_qlora.metrics.form_annotation import annotate_form, common_forms, compliance, describe_form
+from qwen_qlora.metrics.form_annotation import (annotate_forms, assign_requests, common_forms, compliance,
+                                                 describe_form)
 from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
@@ -73,8 +74,7 @@ def main() -> None:
         raise ValueError(f"{args.data_dir / 'train.jsonl'} has no form annotations; re-run "
                          "`dvc repro annotate split`")
     requests = common_forms([e["form"] for e in splits["train"] if e["form"]], g.forms)
-    jobs = [(theme, j, requests[(t * g.samples_per_theme + j) % len(requests)])
-            for t, theme in enumerate(g.themes) for j in range(g.samples_per_theme)]
+    jobs = assign_requests(g.themes, g.samples_per_theme, requests)
     prompts = [make_prompt(params.split, theme, request) for theme, _, request in jobs]
     cut_at = prompt_prefix(params.split)
 
@@ -110,13 +110,15 @@ def main() -> None:
     index = CorpusIndex.build(texts, doc_ids=labels)
     cut_n = int(statistics.median(len(lines(r["completion"])) for r in splits["test"]))
     stresser = load_stresser()
-    extra = [c for per in candidates for c in per[1:]]
-    for s in samples + extra:
+    scored = samples + [c for per in candidates for c in per[1:]]
+    for s in scored:
         s["quoting"] = sample_quoting(index, s["text"], ev.min_line_words, ev.near_line_similarity)
         s["text_cut"] = first_lines(s["text"], cut_n)
-        s["form"] = annotate_form(s["text"], stresser, params.annotate.min_regularity)
-        s["form_cut"] = annotate_form(s["text_cut"], stresser, params.annotate.min_regularity)
-        s["compliance"] = compliance(s["form"], s["requested_form"])
+    forms = annotate_forms([s["text"] for s in scored], stresser, params.annotate.min_regularity)
+    forms_cut = annotate_forms([s["text_cut"] for s in scored], stresser, params.annotate.min_regularity)
+    for s, form, form_cut in zip(scored, forms, forms_cut, strict=True):
+        s["form"], s["form_cut"] = form, form_cut
+        s["compliance"] = compliance(form, s["requested_form"])
 
     # Selection among an adapter row's candidates, judged by its own attributor
     selection: dict = {}

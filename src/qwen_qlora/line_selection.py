@@ -87,9 +87,10 @@ def write_by_lines(model: Any, tokenizer: Any, preset: Any, prompts: Sequence[st
             partner = chosen_lines[i][stanza_start + partner_pos] if partner_pos is not None else None
             cands = [(stressed[n * k + c][0] if lines[n * k + c] else StressedLine("", ()), lines[n * k + c])
                      for c in range(k)]
-            best = max(range(k), key=lambda c: (line_score(cands[c][0], partner, request["meter"], request["feet"]), -c))
+            judged = [line_score(line, partner, request["meter"], request["feet"]) for line, _ in cands]
+            best = max(range(k), key=lambda c: (judged[c], -c))
             chosen_lines[i].append(cands[best][0])
-            scores[i].append(line_score(cands[best][0], partner, request["meter"], request["feet"]))
+            scores[i].append(judged[best])
             texts[i] += cands[best][1] + ("\n\n" if pos == size - 1 else "\n")
     return [{"text": t.strip(), "line_scores": s} for t, s in zip(texts, scores, strict=True)]
 

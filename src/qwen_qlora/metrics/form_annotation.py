@@ -49,7 +49,16 @@ def annotate_form(text: str, stresser: Stresser, min_regularity: float = MIN_REG
     poem's own scheme, if its quatrains share one), rhyme rate, the counts the poetics
     profiles are built from (`PoemPoetics.summary`) and whether the annotation is
     confident enough to be stated."""
-    poem = analyse_lines(stresser.stress_text(text))
+    return _annotate(stresser.stress_text(text), min_regularity)
+
+
+def annotate_forms(texts: Sequence[str], stresser: Stresser, min_regularity: float = MIN_REGULARITY) -> list[dict]:
+    """`annotate_form` for many poems, stressed in batches (`Stresser.stress_texts`)."""
+    return [_annotate(lines, min_regularity) for lines in stresser.stress_texts(texts)]
+
+
+def _annotate(lines: list, min_regularity: float) -> dict:
+    poem = analyse_lines(lines)
     summary = poem.summary()
     groups = stanzas(poem.lines)
     schemes = Counter(poem.schemes)
@@ -127,6 +136,13 @@ def common_forms(forms: Sequence[dict], k: int, quatrains: tuple[int, int] = (2,
     for (meter, feet, scheme, shape), count in keys.most_common(k):
         out.append({**request_form(meter, feet, scheme, len(shape), shape[0]), "count": count})
     return out
+
+
+def assign_requests(themes: Sequence[str], per_theme: int, requests: Sequence[dict]) -> list[tuple[str, int, dict]]:
+    """(theme, sample index, requested form) for every poem to write: the requests in
+    turn over the themes' samples, so every row and run asks for the same forms."""
+    return [(theme, j, requests[(t * per_theme + j) % len(requests)])
+            for t, theme in enumerate(themes) for j in range(per_theme)]
 
 
 def compliance(form: dict, requested: dict) -> dict[str, bool]:
