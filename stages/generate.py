@@ -7,6 +7,8 @@ every row. Each poem is asked for one of the poet's `generate.forms` most common
 prompt names it when split.prompt_form is annotated, and every row is checked against it
 either way (compliance: meter, feet, scheme, stanza shape, with intervals), so a model
 trained without forms in its prompts shows how often it lands on the form by itself.
+With generate.vocab: corpus every row samples only the tokens of the encoded train
+poems (`model.head.trimmed_head`), a stated restriction that makes decoding cheaper.
 With generate.candidates > 1 an adapter row samples that many candidates per poem and
 keeps the first as its row and the best by `selection.SELECTION_SCORE` as
 `<row>_selected`.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from transformers import set_seed
@@ -47,8 +50,9 @@ from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import train_attributor
+from qwen_qlora.model.head import corpus_vocab, trimmed_head
 from qwen_qlora.model.load import ModelLoadError
-from qwen_qlora.model.prompts import fewshot_shots
+from qwen_qlora.model.prompts import encode_example, fewshot_shots
 from qwen_qlora.model.rows import ROWS, models_for_rows
 from qwen_qlora.samples import samples_markdown
 from qwen_qlora.selection import SELECTION_SCORE, candidate_score, row_of, selected_sample, selection_poets
@@ -81,17 +85,22 @@ def main() -> None:
     # Samples: every theme and row, the same seed and decoding; candidates for adapter rows
     samples, candidates = [], []
     sampling_s: dict[str, float] = {}
+    vocab = None
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
                                                   params.train.precision, g.rows):
         for name in rows:
             row = ROWS[name]
             n = g.candidates if row.adapter else 1
             row_started = time.perf_counter()
-            outs = sample(model, tokenizer, preset, prompts, n, g.seed,
-                          temperature=g.temperature, top_p=g.top_p, repetition_penalty=g.repetition_penalty,
-                          max_new_tokens=g.max_new_tokens, adapter=row.adapter,
-                          shots=shots if row.fewshot else (), cut_at=cut_at if row.fewshot else None,
-                          batch_size=g.batch_size)
+            if g.vocab == "corpus" and vocab is None:
+                vocab = corpus_vocab([encode_example(preset, tokenizer, e["prompt"], e["completion"])
+                                      for e in splits["train"]], tokenizer)
+            with trimmed_head(model, vocab) if g.vocab == "corpus" else nullcontext():
+                outs = sample(model, tokenizer, preset, prompts, n, g.seed,
+                              temperature=g.temperature, top_p=g.top_p, repetition_penalty=g.repetition_penalty,
+                              max_new_tokens=g.max_new_tokens, adapter=row.adapter,
+                              shots=shots if row.fewshot else (), cut_at=cut_at if row.fewshot else None,
+                              batch_size=g.batch_size)
             sampling_s[name] = round(time.perf_counter() - row_started, 1)
             for (theme, j, request), prompt, per_prompt in zip(jobs, prompts, outs, strict=True):
                 made = [{"model": name, "theme": theme, "seed": g.seed, "sample": j, "prompt": prompt,
@@ -140,6 +149,7 @@ def main() -> None:
         }
 
     metrics: dict = {"cut_lines": cut_n, "known_texts": len(texts),
+                     "vocab": g.vocab, "vocab_tokens": None if vocab is None else len(vocab),
                      "requests": [{"form": describe_form(r), "train_poems": r["count"]} for r in requests]}
     for name in dict.fromkeys(s["model"] for s in samples):
         mine = [s for s in samples if s["model"] == name]

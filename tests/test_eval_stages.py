@@ -160,6 +160,21 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     assert "raw:copies:c.txt#0" in strict.stderr or "empty" in strict.stderr
 
 
+def test_generate_with_the_corpus_vocabulary_samples_only_train_tokens(workspace, generation_data):
+    tmp, base = workspace
+    outs = ["samples_vocab.jsonl", "samples_vocab.md", "generation_vocab.json"]
+    done = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "warn"},
+               generate={"rows": ["base", "adapted"], "vocab": "corpus", "max_new_tokens": 24})
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp / "generation_vocab.json").read_text())
+    train = read_jsonl(generation_data / "train.jsonl")
+    letters = set("".join(r["prompt"] + r["completion"] for r in train)) | set(" \n")
+    assert metrics["vocab"] == "corpus" and 0 < metrics["vocab_tokens"] < 300
+    samples = read_jsonl(tmp / "samples_vocab.jsonl")
+    assert len(samples) == 2 * 4 and sum(len(s["text"]) for s in samples) > 40
+    assert all(set(s["text"]) <= letters for s in samples)
+
+
 def test_poetics_profiles_stored_forms_and_judges_with_the_other_half_of_the_poets(workspace, generation_data):
     tmp, base = workspace
     if not (tmp / "samples.jsonl").exists():

@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, toy_records
 from qwen_qlora.config import LoraParams
-from qwen_qlora.generate import probe_continuations, probe_hits, sample
+from qwen_qlora.generate import complete_verse_lines, probe_continuations, probe_hits, sample
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.samples import samples_markdown
@@ -84,6 +84,21 @@ def test_probe_fires_on_a_reciting_model_and_not_on_an_untrained_one():
     assert all(hits["reciter", "seen"])
     assert not any(hits["untrained", "seen"]) and not any(hits["untrained", "unseen"])
     assert not any(hits["reciter", "unseen"])
+
+
+def test_per_row_stopping_keeps_the_same_probe_lines():
+    seen = toy_records(3)
+    for model, tok, preset in (overfit(seen), overfit(seen, steps=3)):
+        stopped = probe_continuations(model, tok, preset, seen, max_new_tokens=40, batch_size=2)
+        full = probe_continuations(model, tok, preset, seen, max_new_tokens=40, batch_size=2, stop_per_row=False)
+        assert stopped == full
+
+
+def test_complete_verse_lines_counts_lines_closed_by_a_break():
+    assert complete_verse_lines("Спит мост.\nИ река") == 1
+    assert complete_verse_lines("Спит мост.\nИ река.\n") == 2
+    assert complete_verse_lines("Спит мост.\n\n1912\n") == 1  # a date is not a verse line
+    assert complete_verse_lines("") == 0
 
 
 def test_probe_hits_uses_the_similarity_threshold():

@@ -465,6 +465,7 @@ class GenerateParams(Section):
     batch_size: int = Field(32, ge=1)
     forms: int = Field(4, ge=1)
     candidates: int = Field(1, ge=1)
+    vocab: Literal["full", "corpus"] = "full"
 
     @model_validator(mode="after")
     def _check(self) -> GenerateParams:

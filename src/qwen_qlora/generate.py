@@ -18,10 +18,11 @@ import torch
 from collections.abc import Sequence
 
 from rapidfuzz import fuzz
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from qwen_qlora.model.adapted import adapter_switch
 from qwen_qlora.model.prompts import Shot, probe_parts, prompt_ids
-from qwen_qlora.text import lines, normalize_line
+from qwen_qlora.text import is_verse_line, lines, normalize_line
 
 
 def _decode(tokenizer: Any, ids: torch.Tensor) -> str:
@@ -66,12 +67,36 @@ def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, 
     return [results[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
+def complete_verse_lines(text: str) -> int:
+    """Verse lines of `text` that are followed by a line break (they cannot change any more)."""
+    return sum(1 for part in text.splitlines(keepends=True)
+               if part.splitlines()[0] != part and is_verse_line(part))
+
+
+class SecondLineDone(StoppingCriteria):
+    """Per row: True once the row's first verse line plus its generated text hold two
+    complete verse lines. The probe keeps only the second line, so a row stopped here
+    keeps the same line it would have kept after `max_new_tokens`; a stopped row is fed
+    padding that only it attends to, so the other rows decode as before."""
+
+    def __init__(self, tokenizer: Any, firsts: list[str], width: int):
+        self.tokenizer, self.firsts, self.width = tokenizer, firsts, width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.width:], skip_special_tokens=True)
+        return torch.tensor([complete_verse_lines(f + t) >= 2 for f, t in zip(self.firsts, texts, strict=True)],
+                            dtype=torch.bool, device=input_ids.device)
+
+
 @torch.no_grad()
 def probe_continuations(model: Any, tokenizer: Any, preset: Any, records: list[dict[str, Any]],
-                        max_new_tokens: int = 24, batch_size: int = 16, adapter: bool = True) -> list[str]:
+                        max_new_tokens: int = 24, batch_size: int = 16, adapter: bool = True,
+                        stop_per_row: bool = True) -> list[str]:
     """The memorisation probe: each record's prompt and first verse line, tokenised as in
     training (`prompts.probe_prefix`), continued greedily; returns the generated next
-    verse line (empty when none came)."""
+    verse line (empty when none came). `stop_per_row`: a row stops decoding once its next
+    line is complete (`SecondLineDone`), and a batch once all its rows have; the lines
+    returned are the same either way."""
     model.eval()
     device = next(model.parameters()).device
     parts = [probe_parts(preset, tokenizer, r["prompt"], r["completion"]) for r in records]
@@ -79,14 +104,14 @@ def probe_continuations(model: Any, tokenizer: Any, preset: Any, records: list[d
     for start in range(0, len(parts), batch_size):
         chunk = parts[start:start + batch_size]
         ids, mask = left_pad([head + first for head, first in chunk], tokenizer.pad_token_id, device)
+        firsts = [tokenizer.decode(first, skip_special_tokens=True) for _, first in chunk]
+        stopping = StoppingCriteriaList([SecondLineDone(tokenizer, firsts, ids.shape[1])] if stop_per_row else [])
         with adapter_switch(model, adapter):
             out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                  max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
-                                 pad_token_id=tokenizer.pad_token_id)
-        for k, row in enumerate(out[:, ids.shape[1]:]):
-            first = tokenizer.decode(chunk[k][1], skip_special_tokens=True)
-            text = first + tokenizer.decode(row, skip_special_tokens=True)
-            verse = lines(text)
+                                 pad_token_id=tokenizer.pad_token_id, stopping_criteria=stopping)
+        for first, row in zip(firsts, out[:, ids.shape[1]:], strict=True):
+            verse = lines(first + tokenizer.decode(row, skip_special_tokens=True))
             outputs.append(verse[1] if len(verse) > 1 else "")
     return outputs
 
