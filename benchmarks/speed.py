@@ -42,6 +42,7 @@ TRAIN_VARIANTS: dict[str, dict[str, Any]] = {
     "supervised+corpus-vocab": {"supervised_head": True, "vocab": "corpus"},
     "supervised+corpus-vocab, bf16 base": {"supervised_head": True, "vocab": "corpus", "load_in_4bit": False},
     "supervised+corpus-vocab, sdpa": {"supervised_head": True, "vocab": "corpus", "attn": "sdpa"},
+    "supervised+corpus-vocab, bf16 frozen": {"supervised_head": True, "vocab": "corpus", "upcast_frozen": False},
     # run-to-run spread of the val loss: the same variants from another seed (--only ...)
     "supervised, seed 2": {"supervised_head": True, "vocab": "full", "seed": 43},
     "supervised+corpus-vocab, seed 2": {"supervised_head": True, "vocab": "corpus", "seed": 43},
@@ -79,7 +80,7 @@ def setup(base: Path, params_path: str, change: dict[str, Any], training: bool =
     precision = resolve_precision(cfg.precision, preset, "cpu")
     model, tok = load_base(base, preset, quant, precision)
     if training:
-        model = attach_lora(model, lora_config(params.lora, preset))
+        model = attach_lora(model, lora_config(params.lora, preset), upcast=cfg.upcast_frozen)
     else:
         model = get_peft_model(model, lora_config(params.lora, preset)).eval()
     data = Path("data/processed")

@@ -68,7 +68,7 @@ def main() -> None:
     print(preflight_report(tokenizer, splits["train"], cfg.preflight_examples))
 
     # LoRA, attached only where intended
-    model = attach_lora(model, lora_config(params.lora, preset), cfg.gradient_checkpointing)
+    model = attach_lora(model, lora_config(params.lora, preset), cfg.gradient_checkpointing, cfg.upcast_frozen)
     modules = lora_modules(model)
     check_lora_targets(modules, params.lora.target_modules, preset.lora_scope)
     print(f"train: LoRA on {len(modules)} modules: {modules[0]} ... {modules[-1]}")

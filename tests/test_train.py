@@ -39,7 +39,8 @@ def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, **tr
     model, tok = load_base(path, preset, QuantParams(load_in_4bit=quant), precision)
     examples, _ = encode_records(preset, tok, train_records or toy_records(6), train.max_seq_len)
     val, _ = encode_records(preset, tok, toy_records(2, start=4), train.max_seq_len)
-    model = attach_lora(model, lora_config(lora or LoraParams(r=4, alpha=8), preset))
+    model = attach_lora(model, lora_config(lora or LoraParams(r=4, alpha=8), preset), train.gradient_checkpointing,
+                        train.upcast_frozen)
     args = sft_config(train, ckpt_dir, precision)
     return build_trainer(model, tok, examples, val, args, train), tok
 
@@ -85,6 +86,22 @@ def test_qlora_trains_after_an_evaluation(gemma_base, tmp_path):
     assert all(not torch.equal(before[n], after[n]) for n in before)
     assert all(not getattr(m.weight.quant_state, "packing_format_for_cpu", False)
                for m in trainer.model.modules() if isinstance(m, bnb.nn.Linear4bit))
+
+
+def test_frozen_weights_keep_their_load_dtype_unless_upcast(gemma_base, tmp_path):
+    precision = resolve_precision("auto", gemma_base[1], "cpu")
+    load_dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+    dtypes = {}
+    for upcast in (True, False):
+        trainer, _ = make_trainer(gemma_base, tmp_path / str(upcast), upcast_frozen=upcast)
+        model = trainer.model
+        dtypes[upcast] = {p.dtype for n, p in model.named_parameters() if "norm" in n or "embed" in n}
+        assert not any(p.requires_grad for n, p in model.named_parameters() if "lora_" not in n)
+        before = lora_b_weights(model)
+        assert math.isfinite(trainer.train().training_loss)
+        after = lora_b_weights(model)
+        assert all(not torch.equal(before[n], after[n]) for n in before)
+    assert dtypes == {True: {torch.float32}, False: {load_dtype}}
 
 
 def test_supervised_head_gives_trls_numbers_and_trains(gemma_base, tmp_path):

@@ -403,6 +403,7 @@ class TrainParams(Section):
     lora_move_steps: int = 2
     supervised_head: bool = True
     vocab: Literal["full", "corpus"] = "full"
+    upcast_frozen: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> TrainParams:

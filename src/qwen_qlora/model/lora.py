@@ -1,7 +1,9 @@
 """LoRA on a (possibly 4-bit) base: the config translated from params, and attachment.
 
 QLoRA is this same LoRA with a 4-bit base (`model.load.bnb_config`); the only extra step
-is peft's `prepare_model_for_kbit_training` (norms in fp32, input grads for checkpointing).
+is peft's `prepare_model_for_kbit_training` (every frozen weight that is not 4-bit, i.e.
+the embeddings and norms, cast to fp32; input grads for checkpointing), or, with
+`upcast=False`, the same without the fp32 cast.
 """
 
 from __future__ import annotations
@@ -55,16 +57,23 @@ def keep_4bit_differentiable(model: Any) -> int:
     return len(layers)
 
 
-def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = False) -> Any:
-    """Wrap `model` in a PeftModel; a quantized base is prepared for k-bit training first.
+def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = False,
+                upcast: bool = True) -> Any:
+    """Wrap `model` in a PeftModel; a quantized base is prepared for k-bit training first
+    (`upcast`: its frozen non-4-bit weights in fp32, as peft does; else in their load dtype).
 
     With gradient checkpointing the inputs must require grads, or the checkpointed blocks
     pass no gradient back to the LoRA weights (they would silently stay at zero).
     """
-    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
+    kbit = getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False)
+    if kbit and upcast:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    elif kbit:
+        for param in model.parameters():
+            param.requires_grad = False
+    if kbit:
         keep_4bit_differentiable(model)
-    elif gradient_checkpointing:
+    if gradient_checkpointing and not (kbit and upcast):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     try:
