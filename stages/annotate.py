@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from qwen_qlora.config import load_params
-from qwen_qlora.io import read_jsonl, write_json, write_jsonl
+from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics
 from qwen_qlora.metrics.form_annotation import annotate_form, common_forms, describe_form
 from qwen_qlora.metrics.stress import load_stresser
 
@@ -57,7 +57,7 @@ def main() -> None:
         "quatrain_forms": quatrain_forms,
         "runtime_s": round(time.perf_counter() - started, 1),
     }
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics)
     top = metrics["top_forms"][0] if confident else None
     print(f"annotate: {len(forms)} poems, {metrics['confident_share']:.0%} confident"
           + (f"; most common: {top['form']} ({top['poems']})" if top else "")

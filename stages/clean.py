@@ -16,7 +16,7 @@ from qwen_qlora.config import load_params
 from qwen_qlora.corpus.clean import clean_record
 from qwen_qlora.corpus.dedup import group_duplicates
 from qwen_qlora.corpus.report import corpus_counts, headline_and_details
-from qwen_qlora.io import read_jsonl, write_json, write_jsonl
+from qwen_qlora.io import read_jsonl, write_json, write_jsonl, write_metrics
 
 
 def main() -> None:
@@ -56,7 +56,7 @@ def main() -> None:
     counts["total"].update({f"dedup_{k}": v for k, v in pairs.items()})
     counts["total"]["author_conflicts"] = sum("author_conflict" in x for x in kept)
     metrics, details = headline_and_details(counts, params.author)
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics)
     write_json(args.stats, details)
     print(f"clean: {len(raw)} raw -> {len(poems)} poems -> {len(kept)} distinct "
           f"({target} by {params.author})")

@@ -23,7 +23,7 @@ from transformers import set_seed
 from qwen_qlora.config import load_params
 from qwen_qlora.evaluate import aggregate, perplexity_ratio, score_examples
 from qwen_qlora.generate import probe_continuations, probe_hits
-from qwen_qlora.io import read_jsonl, write_json, write_jsonl
+from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import encode_example, fewshot_shots
 from qwen_qlora.model.rows import ROWS, models_for_rows
@@ -81,7 +81,7 @@ def main() -> None:
             row[f"{name}_token_accuracy"] = s[i]["correct"] / s[i]["tokens"]
         rows_out.append(row)
     write_jsonl(args.per_poem, rows_out)
-    write_json(args.metrics, result)
+    write_metrics(args.metrics, result)
     h = result["headline"]
     print(f"evaluate: test perplexity base {result['base']['test_perplexity']:.2f} -> adapted "
           f"{result['adapted']['test_perplexity']:.2f} (x{h['test_perplexity_ratio']:.3f}, 95% CI "

@@ -41,7 +41,7 @@ from qwen_qlora.config import load_params
 from qwen_qlora.corpus.split import make_prompt, prompt_prefix
 from qwen_qlora.gate import quoting_gate
 from qwen_qlora.generate import sample
-from qwen_qlora.io import read_jsonl, write_json, write_jsonl, write_text
+from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
 from qwen_qlora.metrics.form_annotation import (annotate_forms, assign_requests, common_forms, compliance,
@@ -182,7 +182,7 @@ def main() -> None:
         raise SystemExit(f"generate: {message}")
     if message:
         print(f"generate: WARNING {message}")
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics)
     print(f"generate: {len(samples)} poems in {generation_s:.0f} s; copied-line share base "
           f"{metrics['base'].get('copied_line_share')}, adapted {metrics['adapted'].get('copied_line_share')}")
 

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from qwen_qlora.config import load_params
-from qwen_qlora.io import atomic_open, read_jsonl, write_json
+from qwen_qlora.io import atomic_open, read_jsonl, write_metrics
 from qwen_qlora.metrics.poetics import profile_distance, profile_from_forms, profile_intervals
 from qwen_qlora.metrics.style import evaluate_attributor, fit_delta, save_attributor, train_attributor
 from qwen_qlora.selection import selection_poets
@@ -93,7 +93,7 @@ def main() -> None:
     args.attributor_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(args.attributor_dir / "attributor.joblib", "wb") as fh:
         save_attributor(attributor, fh)
-    write_json(args.metrics, result)
+    write_metrics(args.metrics, result)
     print(f"poetics: attributor val ROC-AUC {attr_metrics['roc_auc']}, AP {attr_metrics['average_precision']}; "
           + ", ".join(f"p_author {m} {result[m]['p_author_mean']:.3f}" for m in rows)
           + f"; test poems {result['baselines']['p_author_mean_test']:.3f}, other poets "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from qwen_qlora.config import load_params
 from qwen_qlora.corpus.split import split_corpus
-from qwen_qlora.io import read_jsonl, write_json, write_jsonl
+from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     for name, examples in parts.items():
         write_jsonl(args.out_dir / f"{name}.jsonl", examples)
     write_jsonl(args.out_dir / "reference.jsonl", reference)
-    write_json(args.metrics, {"author": params.author, **stats})
+    write_metrics(args.metrics, {"author": params.author, **stats})
     print(f"split: {params.author}: " + ", ".join(f"{len(v)} {k}" for k, v in parts.items())
           + f"; {len(reference)} reference poems")
 

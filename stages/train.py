@@ -26,7 +26,7 @@ from transformers import set_seed
 
 from qwen_qlora.config import load_params, to_dict
 from qwen_qlora.health import HealthError, check_examples, check_lora_targets
-from qwen_qlora.io import read_jsonl, write_json
+from qwen_qlora.io import read_jsonl, write_json, write_metrics
 from qwen_qlora.launch import accelerate_command, device_map, is_main, launched
 from qwen_qlora.model.load import ModelLoadError, load_base, resolve_precision
 from qwen_qlora.model.lora import attach_lora, lora_config, lora_modules
@@ -116,7 +116,7 @@ def main() -> None:
         "processes": trainer.args.world_size,
         "train_examples": len(splits["train"]),
     })
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics)
     live.end()
     print(f"train: trainer eval loss {metrics['trainer_eval_loss']:.4f} (base "
           f"{metrics['trainer_base_eval_loss']:.4f}) at step {metrics['best_step']}; "

@@ -32,11 +32,18 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         raise
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """Write pretty UTF-8 JSON atomically."""
+def write_json(path: str | Path, data: Any, ascii_only: bool = False) -> None:
+    """Write pretty UTF-8 JSON atomically (`ascii_only`: non-ASCII characters escaped)."""
     with atomic_open(path) as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=2, sort_keys=False)
+        json.dump(data, fh, ensure_ascii=ascii_only, indent=2, sort_keys=False)
         fh.write("\n")
+
+
+def write_metrics(path: str | Path, data: Any) -> None:
+    """A DVC metrics file: JSON with non-ASCII characters escaped. DVC refuses a metrics
+    file as binary when over 30% of its first 512 bytes are not ASCII text, which a few
+    Russian form descriptions near the top are enough for."""
+    write_json(path, data, ascii_only=True)
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
