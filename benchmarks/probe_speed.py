@@ -1,17 +1,19 @@
 """What the memorisation probe costs, and whether it can be cheaper with the same results.
 
-The probe (`generate.probe_continuations`) decodes greedily for `evaluate.probe_max_new_tokens`
-tokens in batches, and keeps only the second verse line of the text. Measured here on
-the evaluate stage's dense base with the trained adapter (the `adapted` row), on the
-first N train poems of the probe set:
+The probe (`generate.probe_continuations`) decodes greedily for up to
+`evaluate.probe_max_new_tokens` tokens in batches, and keeps only the second verse line of
+the text. Measured here on the evaluate stage's dense base with the trained adapter (the
+`adapted` row), on the first N train poems of the probe set, side by side in one run:
 
-- every row decoded to `probe_max_new_tokens` (the stage before per-row stopping);
-- with per-row stopping (`generate.SecondLineDone`, the stage now): a row stops (and is
-  fed padding, which changes nothing in the other rows) once its second verse line is
-  complete, i.e. followed by a line break; the batch ends when every row has stopped. The
-  kept line is then the same by construction; the script checks it;
-- with a larger batch (fewer, wider decoding loops; left padding differs, so the greedy
-  tokens could in principle flip in bf16; the script checks).
+- `transformers`' `generate`, every row decoded to `probe_max_new_tokens` (the probe when
+  the speed work started; its loop is kept here as the reference);
+- `generate.decode` (the project's cached loop), every row to `probe_max_new_tokens`;
+- `decode` with per-row stopping (`generate.second_line_done`, the evaluate stage): a row
+  stops once its second verse line is complete and leaves the batch;
+- the same with one batch of all poems (left padding differs, so a greedy token could in
+  principle flip in bf16; the script checks).
+
+Every variant must give the same lines as the first; the script prints how many do.
 
 Usage: python benchmarks/probe_speed.py [--poems 32] [--params params.yaml]
 """
@@ -25,11 +27,28 @@ from pathlib import Path
 import torch
 
 from qwen_qlora.config import load_params
-from qwen_qlora.generate import probe_continuations
+from qwen_qlora.generate import left_pad, probe_continuations
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.model.adapted import adapter_switch
+from qwen_qlora.model.prompts import probe_parts
 from qwen_qlora.model.rows import models_for_rows
 from qwen_qlora.text import lines
+
+
+@torch.no_grad()
+def generate_probe(model, tok, preset, records, max_new_tokens: int, batch_size: int = 16) -> list[str]:
+    """The probe through `transformers`' `generate` (greedy, every row to max_new_tokens)."""
+    parts = [probe_parts(preset, tok, r["prompt"], r["completion"]) for r in records]
+    outputs = []
+    for start in range(0, len(parts), batch_size):
+        chunk = parts[start:start + batch_size]
+        ids, mask = left_pad([head + first for head, first in chunk], tok.pad_token_id, model.device)
+        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=max_new_tokens,
+                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        for (_, first), row in zip(chunk, out[:, ids.shape[1]:], strict=True):
+            verse = lines(tok.decode(first, skip_special_tokens=True) + tok.decode(row, skip_special_tokens=True))
+            outputs.append(verse[1] if len(verse) > 1 else "")
+    return outputs
 
 
 def main() -> None:
@@ -43,24 +62,26 @@ def main() -> None:
     records = [r for r in train if len(lines(r["completion"])) >= 2][:args.poems]
     rows, model, tok = next(models_for_rows("models/base/" + params.model.preset, "models/adapter", preset,
                                             params.quant, params.train.precision, ["adapted"]))
-    print(f"{len(records)} probe poems, {ev.probe_max_new_tokens} new tokens, torch threads {torch.get_num_threads()}")
+    n = ev.probe_max_new_tokens
+    print(f"{len(records)} probe poems, {n} new tokens, torch threads {torch.get_num_threads()}")
+    variants = {
+        "generate, every row to max_new_tokens (batch 16)": lambda: generate_probe(model, tok, preset, records, n),
+        "decode, every row to max_new_tokens (batch 16)":
+            lambda: probe_continuations(model, tok, preset, records, n, stop_per_row=False),
+        "decode, per-row stopping (batch 16, the evaluate stage)":
+            lambda: probe_continuations(model, tok, preset, records, n),
+        f"decode, per-row stopping (one batch of {len(records)})":
+            lambda: probe_continuations(model, tok, preset, records, n, batch_size=len(records)),
+    }
+    first, t_first = None, None
     with adapter_switch(model, True):
-        started = time.perf_counter()
-        today = probe_continuations(model, tok, preset, records, ev.probe_max_new_tokens, stop_per_row=False)
-        t_today = time.perf_counter() - started
-        print(f"every row to max_new_tokens (batch 16): {t_today:.1f} s", flush=True)
-        started = time.perf_counter()
-        stopped = probe_continuations(model, tok, preset, records, ev.probe_max_new_tokens)
-        t_stop = time.perf_counter() - started
-        print(f"per-row stopping (batch 16, the evaluate stage): {t_stop:.1f} s (x{t_today / t_stop:.2f}); "
-              f"same lines: {stopped == today} ({sum(a == b for a, b in zip(stopped, today))}/{len(today)})",
-              flush=True)
-        started = time.perf_counter()
-        wide = probe_continuations(model, tok, preset, records, ev.probe_max_new_tokens, batch_size=len(records),
-                                   stop_per_row=False)
-        t_wide = time.perf_counter() - started
-        print(f"one batch of {len(records)}: {t_wide:.1f} s (x{t_today / t_wide:.2f}); same lines: {wide == today} "
-              f"({sum(a == b for a, b in zip(wide, today))}/{len(today)})", flush=True)
+        for name, run in variants.items():
+            started = time.perf_counter()
+            got = run()
+            took = time.perf_counter() - started
+            first, t_first = (got, took) if first is None else (first, t_first)
+            print(f"{name}: {took:.1f} s (x{t_first / took:.2f}); same lines as the first: "
+                  f"{sum(a == b for a, b in zip(got, first, strict=True))}/{len(first)}", flush=True)
 
 
 if __name__ == "__main__":

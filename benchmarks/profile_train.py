@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import time
 from collections import defaultdict
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,10 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from qwen_qlora.config import load_params
 from qwen_qlora.evaluate import collate, score_examples
+from qwen_qlora.generate import Sampling, decode
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.model.load import load_base, resolve_precision
-from qwen_qlora.model.head import corpus_vocab, score_batch, trimmed_head
+from qwen_qlora.model.head import corpus_vocab, score_batch
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.model.prompts import encode_records, prompt_ids
 from qwen_qlora.train import build_trainer, sft_config
@@ -229,19 +229,22 @@ def main() -> None:
     new = 16
     vocab = corpus_vocab(train, tok)
 
-    def decode() -> None:
+    def hf_generate() -> None:
         with torch.no_grad():
             model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=new,
                            min_new_tokens=new, pad_token_id=tok.pad_token_id)
 
-    for label, ctx in (("full vocabulary", nullcontext), ("corpus vocabulary (head.trimmed_head)",
-                                                          lambda: trimmed_head(model, vocab))):
-        with ctx():
-            decode()
-            parts, wall = profiled(decode, model, 1, "sampling, cache, other")
+    def cached_loop(subset: torch.Tensor | None) -> None:  # no stop token: every row decodes `new` tokens
+        decode(model, rows, pad_id=tok.pad_token_id, stop_ids=[], max_new_tokens=new, vocab=subset,
+               sampling=Sampling(temperature=1.0, top_p=1.0, repetition_penalty=1.0))
+
+    for label, fn in (("transformers generate, full vocabulary", hf_generate),
+                      ("generate.decode, full vocabulary", lambda: cached_loop(None)),
+                      ("generate.decode, corpus vocabulary", lambda: cached_loop(vocab))):
+        fn()
+        parts, wall = profiled(fn, model, 1, "sampling, cache, other")
         print(table(f"Decoding, {label} ({len(rows)} rows x {new} new tokens incl. prefill, "
                     f"{len(rows) * new / wall:.1f} new tokens/s)", parts, new, "decode step"), flush=True)
-
 
 if __name__ == "__main__":
     main()

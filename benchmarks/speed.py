@@ -10,15 +10,20 @@ other, from the same seed, the same LoRA initialisation and the same batches:
 - evaluate: val poems scored from logits at the supervised positions (`logits_to_keep`, the
   evaluate stage's scorer before it used `model.head`) vs the tiled head at those positions
   (`model.head.score_batch`), tokens/s;
-- generate: one batch of prompts sampled with the full output layer vs the corpus
-  vocabulary (`model.head.trimmed_head`), new tokens/s.
+- generate: the generate stage's adapted row (trained adapter) on its first N requests
+  in one batch: `transformers`' `generate` over the full vocabulary (the sampler when the
+  speed work started) vs the project's cached loop (`generate.decode`: a stopped row
+  leaves the batch) over the full vocabulary and over the corpus vocabulary (the stage's
+  default); poem tokens (up to each row's EOS) per second, and the wall time of the batch.
+  The memorisation probe has its own script (`probe_speed.py`).
 
 The printed table carries ratios against today's settings, the machine, its load, the
 thread count and library versions. On a shared machine wall-clock speed moves with the
 other processes' load, so the first columns are tokens per CPU-second of this process
 (all its threads), which depend much less on it; the wall-clock figures follow.
 
-Usage: python benchmarks/speed.py [BASE_DIR] [--steps 3] [--only NAME ...] [--params params.yaml]
+Usage: python benchmarks/speed.py [BASE_DIR] [--steps 3] [--only NAME ...] [--rows 32]
+       [--skip train evaluate generate] [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -148,25 +153,68 @@ def run_evaluate(base: Path, params_path: str, name: str) -> dict[str, Any]:
     return {"tokens_per_s": tokens / wall, "wall_s": wall, "tokens_per_cpu_s": tokens / cpu, "val_loss": nll, "peak_rss_mb": peak_rss_mb()}
 
 
-def run_generate(base: Path, params_path: str, name: str, rows: int, new_tokens: int) -> dict[str, Any]:
-    from contextlib import nullcontext
+def generate_sample(model: Any, tok: Any, preset: Any, prompts: list[str], seed: int, g: Any) -> list[int]:
+    """The sampler when the speed work started: `transformers`' `generate` over the full
+    vocabulary, one left-padded batch; new tokens per row up to its EOS."""
+    import torch
 
+    from qwen_qlora.generate import left_pad
+    from qwen_qlora.model.prompts import prompt_ids
+
+    ids, mask = left_pad([prompt_ids(preset, tok, p) for p in prompts], tok.pad_token_id, model.device)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=g.temperature,
+                             top_p=g.top_p, repetition_penalty=g.repetition_penalty,
+                             max_new_tokens=g.max_new_tokens, eos_token_id=tok.eos_token_id,
+                             pad_token_id=tok.pad_token_id)
+    counts = []
+    for row in out[:, ids.shape[1]:]:
+        ended = (row == tok.eos_token_id).nonzero()
+        counts.append(int(ended[0]) if len(ended) else len(row))
+    return counts
+
+
+GENERATE_VARIANTS = ("today", "decode", "decode+corpus-vocab")
+
+
+def run_generate(base: Path, params_path: str, name: str, rows: int) -> dict[str, Any]:
+    """The generate stage's adapted row (the trained adapter in models/adapter on the base
+    as shipped) on its first `rows` requests (prompts as the stage builds them, its
+    decoding settings and max_new_tokens): `today` = `generate_sample`;
+    `decode` = `generate.sample` over the full vocabulary; `+corpus-vocab` = over the
+    train poems' tokens (the stage's default). Poem tokens are the sampled tokens up to
+    each row's EOS; the variants draw different random numbers, so their poems differ."""
+    from qwen_qlora.config import load_params
+    from qwen_qlora.corpus.split import make_prompt
     from qwen_qlora.generate import sample
-    from qwen_qlora.model.head import corpus_vocab, trimmed_head
+    from qwen_qlora.io import read_jsonl
+    from qwen_qlora.metrics.form_annotation import assign_requests, common_forms
+    from qwen_qlora.model.head import corpus_vocab
+    from qwen_qlora.model.prompts import encode_records
+    from qwen_qlora.model.rows import models_for_rows
 
-    params, preset, cfg, precision, model, tok, train, val = setup(base, params_path, {}, training=False)
-    g = params.generate
-    themes = (g.themes * rows)[:rows]
-    ctx = trimmed_head(model, corpus_vocab(train, tok)) if name == "corpus-vocab" else nullcontext()
-    with ctx:
-        started, cpu = time.perf_counter(), time.process_time()
-        out = sample(model, tok, preset, themes, 1, g.seed, temperature=g.temperature, top_p=g.top_p,
-                     repetition_penalty=g.repetition_penalty, max_new_tokens=new_tokens)
-        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    generated = sum(s["new_tokens"] for per in out for s in per)
-    return {"new_tokens_per_s": rows * new_tokens / wall, "new_tokens_per_cpu_s": rows * new_tokens / cpu,
-            "generated_tokens": generated, "wall_s": wall,
-            "peak_rss_mb": peak_rss_mb()}
+    params = load_params(params_path)
+    g, preset = params.generate, params.model.selected
+    _, model, tok = next(models_for_rows(base, "models/adapter", preset, params.quant, params.train.precision,
+                                         ["adapted"]))
+    records = read_jsonl(Path("data/processed/train.jsonl"))
+    train, _ = encode_records(preset, tok, records, params.train.max_seq_len)
+    requests = common_forms([r["form"] for r in records if r.get("form")], g.forms)
+    prompts = [make_prompt(params.split, theme, request)
+               for theme, _, request in assign_requests(g.themes, g.samples_per_theme, requests)][:rows]
+    started, cpu = time.perf_counter(), time.process_time()
+    if name == "today":
+        counts = generate_sample(model, tok, preset, prompts, g.seed, g)
+    else:
+        vocab = corpus_vocab(train, tok) if name == "decode+corpus-vocab" else None
+        out = sample(model, tok, preset, prompts, 1, g.seed, temperature=g.temperature, top_p=g.top_p,
+                     top_k=g.top_k, repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
+                     batch_size=len(prompts), vocab=vocab)
+        counts = [s["new_tokens"] for per in out for s in per]
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"new_tokens_per_s": sum(counts) / wall, "new_tokens_per_cpu_s": sum(counts) / cpu,
+            "generated_tokens": sum(counts), "rows": len(prompts), "wall_s": wall, "peak_rss_mb": peak_rss_mb()}
 
 
 def train_flops_per_token(config: dict[str, Any], head_vocab: int, head_share: float, recompute_head: bool,
@@ -218,13 +266,13 @@ def worker(args: argparse.Namespace) -> None:
     elif kind == "evaluate":
         result = run_evaluate(args.base, args.params, name)
     else:
-        result = run_generate(args.base, args.params, name, args.rows, args.new_tokens)
+        result = run_generate(args.base, args.params, name, args.rows)
     print("RESULT " + json.dumps(result), flush=True)
 
 
 def spawn(args: argparse.Namespace, kind: str, name: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, str(args.base), "--params", args.params, "--steps", str(args.steps),
-           "--rows", str(args.rows), "--new-tokens", str(args.new_tokens), "--worker", kind, name]
+           "--rows", str(args.rows), "--worker", kind, name]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -281,8 +329,9 @@ def main() -> None:
     ap.add_argument("base", nargs="?", type=Path, default=Path("models/base/gemma-3-270m"))
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--steps", type=int, default=3, help="optimizer steps per training variant")
-    ap.add_argument("--rows", type=int, default=16, help="prompts sampled in one batch")
-    ap.add_argument("--new-tokens", type=int, default=32, help="tokens sampled per prompt")
+    ap.add_argument("--rows", type=int, default=32, help="generate: the stage's first N requests, one batch")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["train", "evaluate", "generate"],
+                    help="parts not to run")
     ap.add_argument("--only", nargs="*", default=None, help="training variants to run (default: all)")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -290,9 +339,10 @@ def main() -> None:
         return worker(args)
     print(f"machine: {machine()}", flush=True)
     started = time.perf_counter()
-    train = {n: spawn(args, "train", n) for n in (args.only or DEFAULT)}
-    evaluate = {n: spawn(args, "evaluate", n) for n in ("today", "supervised")}
-    generate = {n: spawn(args, "generate", n) for n in ("today", "corpus-vocab")}
+    train = {n: spawn(args, "train", n) for n in (args.only or DEFAULT)} if "train" not in args.skip else {}
+    evaluate = ({n: spawn(args, "evaluate", n) for n in ("today", "supervised")}
+                if "evaluate" not in args.skip else {})
+    generate = {n: spawn(args, "generate", n) for n in GENERATE_VARIANTS} if "generate" not in args.skip else {}
 
     t0 = train.get("today")
     rows = ["| variant | tokens per CPU-second | x today | train tok/s, wall (fwd+bwd) | x today | "
@@ -305,8 +355,10 @@ def main() -> None:
                     f"{wall_x} | {r['step_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['val_loss']:.4f} |")
     for kind, data, key, wall_key, names in (
             ("evaluate", evaluate, "tokens_per_cpu_s", "tokens_per_s", ("today", "supervised")),
-            ("generate (new tokens)", generate, "new_tokens_per_cpu_s", "new_tokens_per_s",
-             ("today", "corpus-vocab"))):
+            ("generate (poem tokens)", generate, "new_tokens_per_cpu_s", "new_tokens_per_s",
+             GENERATE_VARIANTS)):
+        if not data:
+            continue
         base = data[names[0]]
         for n in names:
             r = data[n]
@@ -317,7 +369,8 @@ def main() -> None:
     tokens = {n: r["tokens"] for n, r in train.items()}
     print(f"\ntrain tokens per variant: {tokens}; {args.steps} optimizer steps; val loss before "
           f"training (base) = evaluate row; total {time.perf_counter() - started:.0f} s")
-    print(flops_report(train, json.loads((args.base / "config.json").read_text())))
+    if train:
+        print(flops_report(train, json.loads((args.base / "config.json").read_text())))
     print(f"machine at the end: {machine()}")
     assert all(math.isfinite(r["val_loss"]) for r in train.values())
 

@@ -8,16 +8,20 @@ prompt names it when split.prompt_form is annotated, and every row is checked ag
 either way (compliance: meter, feet, scheme, stanza shape, with intervals), so a model
 trained without forms in its prompts shows how often it lands on the form by itself.
 With generate.vocab: corpus every row samples only the tokens of the encoded train
-poems (`model.head.trimmed_head`), a stated restriction that makes decoding cheaper.
+poems (`model.head.corpus_vocab`, `generate.decode`), a stated restriction that makes
+decoding cheaper.
 With generate.candidates > 1 an adapter row samples that many candidates per poem and
 keeps the first as its row and the best by `selection.SELECTION_SCORE` as
 `<row>_selected`.
 
 Quoting is checked per sample against every known text (target train, val and test
 poems, the reference poets and every raw record as scraped) with exact and near-verbatim
-line matching; the gate fails the stage when any adapted sample is empty, copies too
-many lines or a long word run (evaluate.on_copy: warn only warns), listing each failing
-sample with the poem it copies. Form and diversity are scored on every sample cut to its
+line matching. The gate judges the samples the pipeline delivers as an adapter row's
+poems: the selected ones when generate.candidates > 1 (selection never picks a candidate
+that fails it, so a request whose every candidate quotes fails), else every sample. It
+fails the stage when one of them is empty, copies too many lines or a long word run
+(evaluate.on_copy: warn only warns), listing each with the poem it copies; first
+candidates that quote are listed too and counted in their row's gate_failure_share. Form and diversity are scored on every sample cut to its
 first N verse lines (N = the median line count of the test poems), so a row that never
 stops is not compared on longer texts; uncut figures are kept beside. Compliance is
 judged on the whole poem. Each sample keeps its form annotation (`form`, `form_cut`),
@@ -32,7 +36,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 from transformers import set_seed
@@ -50,7 +53,7 @@ from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import train_attributor
-from qwen_qlora.model.head import corpus_vocab, trimmed_head
+from qwen_qlora.model.head import corpus_vocab
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import encode_example, fewshot_shots
 from qwen_qlora.model.rows import ROWS, models_for_rows
@@ -95,12 +98,11 @@ def main() -> None:
             if g.vocab == "corpus" and vocab is None:
                 vocab = corpus_vocab([encode_example(preset, tokenizer, e["prompt"], e["completion"])
                                       for e in splits["train"]], tokenizer)
-            with trimmed_head(model, vocab) if g.vocab == "corpus" else nullcontext():
-                outs = sample(model, tokenizer, preset, prompts, n, g.seed,
-                              temperature=g.temperature, top_p=g.top_p, repetition_penalty=g.repetition_penalty,
-                              max_new_tokens=g.max_new_tokens, adapter=row.adapter,
-                              shots=shots if row.fewshot else (), cut_at=cut_at if row.fewshot else None,
-                              batch_size=g.batch_size)
+            outs = sample(model, tokenizer, preset, prompts, n, g.seed,
+                          temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+                          repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
+                          adapter=row.adapter, shots=shots if row.fewshot else (),
+                          cut_at=cut_at if row.fewshot else None, batch_size=g.batch_size, vocab=vocab)
             sampling_s[name] = round(time.perf_counter() - row_started, 1)
             for (theme, j, request), prompt, per_prompt in zip(jobs, prompts, outs, strict=True):
                 made = [{"model": name, "theme": theme, "seed": g.seed, "sample": j, "prompt": prompt,
@@ -176,12 +178,17 @@ def main() -> None:
     # Outputs first (people need the samples to see why the gate failed), then the gate
     write_jsonl(args.samples, samples)
     write_text(args.samples_md, samples_markdown(samples, params.model.preset))
-    message = quoting_gate([s for s in samples if ROWS[row_of(s["model"])].adapter],
-                           ev.max_copied_line_share, ev.max_copied_run_words)
+    adapted = [s for s in samples if ROWS[row_of(s["model"])].adapter]
+    shipped = [s for s in adapted if "chosen" in s] if candidates else adapted
+    message = quoting_gate(shipped, ev.max_copied_line_share, ev.max_copied_run_words)
     if message and ev.on_copy == "fail":
         raise SystemExit(f"generate: {message}")
     if message:
         print(f"generate: WARNING {message}")
+    if candidates and (dropped := quoting_gate([s for s in adapted if "chosen" not in s],
+                                               ev.max_copied_line_share, ev.max_copied_run_words)):
+        print(f"generate: first candidates that selection left out for quoting (reported as the row's "
+              f"gate_failure_share): {dropped}")
     write_metrics(args.metrics, metrics)
     print(f"generate: {len(samples)} poems in {generation_s:.0f} s; copied-line share base "
           f"{metrics['base'].get('copied_line_share')}, adapted {metrics['adapted'].get('copied_line_share')}")

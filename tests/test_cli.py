@@ -38,10 +38,11 @@ def test_write_is_seeded_and_takes_sampling_options(project, monkeypatch):
     assert other.stdout != first.stdout
 
 
-def test_write_asks_for_a_form_in_the_prompt(project, monkeypatch):
+def test_write_asks_for_a_form_in_the_prompt(gemma_base, tmp_path, monkeypatch):
+    annotated = tiny_project(tmp_path, gemma_base[0], ["зима"], prompt_form="annotated")
     args = ("write", "зима", "-n", "1", "--max-new-tokens", "8")
-    plain = invoke(project, monkeypatch, *args)
-    formed = invoke(project, monkeypatch, *args, "--meter", "iamb", "--feet", "4", "--stanzas", "2")
+    plain = invoke(annotated, monkeypatch, *args)
+    formed = invoke(annotated, monkeypatch, *args, "--meter", "iamb", "--feet", "4", "--stanzas", "2")
     assert formed.exit_code == 0, formed.output
     assert "зима · adapted · 1 · ямбом, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки" in " ".join(formed.stdout.split())
     assert plain.stdout != formed.stdout   # another prompt, another poem
@@ -64,6 +65,7 @@ def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
     (("write", "зима", "--params", "nope.yaml"), "nope.yaml: file not found"),
     (("write", "зима", "--meter", "jamb"), "meter 'jamb' is not one of"),
     (("write", "зима", "--meter", "iamb", "--scheme", "ABC"), "scheme 'ABC' is not one of"),
+    (("write", "зима", "--meter", "iamb"), "trained on prompts that name no form"),
 ])
 def test_bad_input_fails_with_one_line(project, monkeypatch, args, message):
     res = invoke(project, monkeypatch, *args)

@@ -1,12 +1,14 @@
-"""Seeded, batched sampling on a tiny model; a memorisation probe that can fire."""
+"""Seeded, batched sampling on a tiny model (the cached decoding loop against `generate`);
+a memorisation probe that can fire."""
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, toy_records
+from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, tiny_qwen, toy_records
 from qwen_qlora.config import LoraParams
-from qwen_qlora.generate import complete_verse_lines, probe_continuations, probe_hits, sample
+from qwen_qlora.generate import Sampling, complete_verse_lines, decode, probe_continuations, probe_hits, sample
+from qwen_qlora.model.head import corpus_vocab
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.samples import samples_markdown
@@ -44,6 +46,50 @@ def test_left_padding_does_not_change_greedy_output(model):
     alone = sample(peft, tok, preset, ["тема: зима"], 1, seed=0, **greedy)
     padded = sample(peft, tok, preset, ["тема: зима", "тема: очень долгая дорога домой"], 1, seed=0, **greedy)
     assert alone[0][0]["text"] == padded[0][0]["text"]
+
+
+def prompt_rows(tok, texts):
+    return [tok(t)["input_ids"] for t in texts]
+
+
+@pytest.mark.parametrize("family", ["gemma", "qwen"])
+def test_greedy_decoding_is_what_generate_gives_row_by_row(family):
+    tok = char_tokenizer(chat=family == "qwen")
+    model = (tiny_qwen if family == "qwen" else tiny_gemma)(len(tok)).float().eval()
+    texts = ["тема: зима", "тема: очень долгая дорога домой", "мост"]
+    stop = [tok.eos_token_id, tok("о", add_special_tokens=False)["input_ids"][-1]]
+    got = decode(model, prompt_rows(tok, texts), pad_id=tok.pad_token_id, stop_ids=stop, max_new_tokens=16)
+    for text, new in zip(texts, got, strict=True):  # one row at a time: no padding, no batch
+        ids = torch.tensor(prompt_rows(tok, [text]))
+        want = model.generate(ids, do_sample=False, max_new_tokens=16, eos_token_id=stop,
+                              pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
+        assert new == want
+    assert len({len(n) for n in got}) > 1 or all(len(n) == 16 for n in got)
+
+
+def test_a_token_subset_samples_only_its_tokens_and_the_whole_vocabulary_changes_nothing(model):
+    peft, tok, preset = model
+    rows = prompt_rows(tok, ["тема: зима", "тема: море"])
+    subset = corpus_vocab([{"input_ids": tok("зима море тема")["input_ids"]}], tok)
+    settings = dict(pad_id=tok.pad_token_id, stop_ids=[tok.eos_token_id], max_new_tokens=20,
+                    sampling=Sampling(temperature=1.0, top_p=1.0, repetition_penalty=1.1, top_k=0))
+    runs = {}
+    for name, vocab in (("full", None), ("subset", subset), ("everything", torch.arange(len(tok)))):
+        torch.manual_seed(0)
+        runs[name] = decode(peft, rows, vocab=vocab, **settings)
+    assert all(set(new) <= set(subset.tolist()) for new in runs["subset"])
+    assert not all(set(new) <= set(subset.tolist()) for new in runs["full"])  # the untrained model strays
+    assert runs["everything"] == runs["full"]
+
+
+def test_a_stopped_row_leaves_the_batch_without_changing_the_others(model):
+    peft, tok, preset = model
+    rows = prompt_rows(tok, ["тема: зима", "тема: очень долгая дорога домой", "мост"])
+    settings = dict(pad_id=tok.pad_token_id, stop_ids=[tok.eos_token_id], max_new_tokens=20)
+    whole = decode(peft, rows, **settings)
+    cut = decode(peft, rows, done=lambda i, new: i == 1 and len(new) == 3, **settings)
+    assert cut[1] == whole[1][:3]
+    assert cut[0] == whole[0] and cut[2] == whole[2]
 
 
 def test_adapter_switch_changes_samples(model):

@@ -13,6 +13,7 @@ import pytest
 from fixtures.adapters import tiny_project
 from werkzeug.serving import make_server
 
+import qwen_qlora.generate
 from qwen_qlora.config import load_params
 from qwen_qlora.metrics.form_annotation import request_form
 from qwen_qlora.poet import Poet, Sampling
@@ -24,7 +25,7 @@ IAMB_WORDS = "ямбом, 4 стопы, рифмовка ABAB, 2 строфы п
 
 @pytest.fixture(scope="module")
 def server(gemma_base, tmp_path_factory):
-    root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], THEMES)
+    root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], THEMES, prompt_form="annotated")
     params = load_params(root / "params.yaml")
     poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny")
     app = create_app(poet, THEMES, Sampling(max_new_tokens=24), {IAMB_WORDS: request_form("iamb", 4, "ABAB", 2)})
@@ -139,7 +140,7 @@ def test_model_failure_is_one_line_on_the_page(server, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA out of memory\n  at some frame")
 
-    monkeypatch.setattr(poet.model, "generate", broken)
+    monkeypatch.setattr(qwen_qlora.generate, "decode", broken)
     status, page = post(url, theme="зима")
     assert status == 500 and "the model failed: RuntimeError: CUDA out of memory" in page
     assert "some frame" not in page and "Traceback" not in page
@@ -149,7 +150,7 @@ def test_requests_queue_on_one_model(server):
     """Two requests at once: the model is never used by both at the same time."""
     url, poet = server
     active, peak, lock = [0], [0], threading.Lock()
-    original = poet.model.generate
+    original = qwen_qlora.generate.decode
 
     def counting(*args, **kwargs):
         with lock:
@@ -161,7 +162,7 @@ def test_requests_queue_on_one_model(server):
             with lock:
                 active[0] -= 1
 
-    poet.model.generate = counting
+    qwen_qlora.generate.decode = counting
     try:
         results = []
         threads = [threading.Thread(target=lambda s=s: results.append(post(url, theme="зима", seed=str(s))))
@@ -171,5 +172,5 @@ def test_requests_queue_on_one_model(server):
         for t in threads:
             t.join()
     finally:
-        poet.model.generate = original
+        qwen_qlora.generate.decode = original
     assert [r[0] for r in results] == [200, 200, 200] and peak[0] == 1

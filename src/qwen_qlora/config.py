@@ -254,7 +254,7 @@ class SplitParams(Section):
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 42
     prompt_template: str = "Напиши стихотворение из 2-4 четверостиший на тему: {theme}"
-    prompt_form: Literal["none", "annotated"] = "annotated"
+    prompt_form: Literal["none", "annotated"] = "none"
     form_template: str = "Напиши стихотворение на тему: {theme}. Форма: {form}"
     theme_template: str = "Напиши стихотворение на тему: {theme}"
     min_reference_per_author: int = 20
@@ -461,6 +461,7 @@ class GenerateParams(Section):
     seed: int = 1234
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(50, ge=0)
     repetition_penalty: float = 1.1
     max_new_tokens: int = Field(160, ge=8)
     batch_size: int = Field(32, ge=1)

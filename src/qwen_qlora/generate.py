@@ -3,29 +3,38 @@
 The base model is the adapted one with its adapter disabled, so both see the same
 prompts, seeds and decoding settings. The few-shot row puts worked examples before the
 prompt; a base model then goes on to write the next "prompt" itself, so its sample is
-cut where the prompt template's fixed text starts again (`cut_at`). All prompts (each repeated for its samples) go in
-one left-padded batch: on a CPU with a 4-bit base, a decoding step costs nearly the
-same for 2 rows as for 16 (the weights are dequantized per step), so batching the
-themes is several times faster than one batch per theme.
+cut where the prompt template's fixed text starts again (`cut_at`).
+
+Every row decodes through `decode`, a key-value-cached loop over the model's body that
+does what `transformers`' `generate` does for these settings (its own logits processors:
+repetition penalty, temperature, top-k, top-p; greedy when no sampling is given; a test
+holds greedy decoding equal to `generate`'s) with two differences that matter on a CPU,
+where a decoding step costs in proportion to its rows:
+- a row that has stopped leaves the batch (its key-value cache rows are dropped), where
+  `generate` keeps decoding padding for it until the last row stops;
+- with a token subset (`vocab`, e.g. `model.head.corpus_vocab`), the output layer and the
+  logits processors run over the subset's columns only, not over the 262,144-token
+  vocabulary; every other token has probability zero (a stated restriction).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-from collections.abc import Sequence
-
 from rapidfuzz import fuzz
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers.generation.logits_process import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor,
+                                                    TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
 
 from qwen_qlora.model.adapted import adapter_switch
+from qwen_qlora.model.head import backbone_and_head, logit_transform
 from qwen_qlora.model.prompts import Shot, probe_parts, prompt_ids
 from qwen_qlora.text import is_verse_line, lines, normalize_line
 
 
-def _decode(tokenizer: Any, ids: torch.Tensor) -> str:
+def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
     return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
@@ -37,33 +46,123 @@ def left_pad(rows: list[list[int]], pad_id: int, device: Any) -> tuple[torch.Ten
     return ids, mask
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings of `decode`; top_k 50 is `transformers`' default, which `generate`
+    applies when a model's generation config sets none (0 turns it off)."""
+
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    top_k: int = 50
+
+    def processors(self) -> LogitsProcessorList:
+        """`transformers`' processors in `generate`'s order, each only where it changes anything."""
+        out = LogitsProcessorList()
+        if self.repetition_penalty != 1.0:
+            out.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
+        if self.temperature != 1.0:
+            out.append(TemperatureLogitsWarper(self.temperature))
+        if self.top_k:
+            out.append(TopKLogitsWarper(self.top_k))
+        if self.top_p < 1.0:
+            out.append(TopPLogitsWarper(self.top_p))
+        return out
+
+
+RowDone = Callable[[int, list[int]], bool]
+
+
 @torch.no_grad()
-def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, seed: int, *,
-           temperature: float, top_p: float, repetition_penalty: float, max_new_tokens: int,
-           adapter: bool = True, shots: Sequence[Shot] = (), cut_at: str | None = None,
-           batch_size: int = 64) -> list[list[dict[str, Any]]]:
-    """`n` sampled completions of each prompt, in batches of `batch_size` rows: per
-    prompt, a list of {text, new_tokens, stopped_at_eos}. The same prompts and seed give
-    the same poems. `cut_at`: a text at which a sample is cut (and counted as stopped)."""
+def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence[int], max_new_tokens: int,
+           sampling: Sampling | None = None, vocab: torch.Tensor | None = None,
+           done: RowDone | None = None) -> list[list[int]]:
+    """The new tokens of each prompt row (token ids), left-padded into one batch and decoded
+    with a key-value cache: sampled with `sampling` (the caller seeds torch), greedy
+    without. A row stops after a token of `stop_ids` (kept as its last token), after
+    `max_new_tokens`, or when `done(row index, its new tokens)` says so, and then leaves
+    the batch. `vocab`: sorted token ids, the only tokens decoded (see the module text)."""
     model.eval()
     device = next(model.parameters()).device
+    backbone, head = backbone_and_head(model)
+    transform = logit_transform(model)
+    full = head.weight.shape[0]
+    weight = head.weight if vocab is None else head.weight[vocab.to(device)]
+    if vocab is None:
+        lookup = None
+    else:  # token id -> column; tokens outside the subset map to a column that stays -inf
+        lookup = torch.full((full,), len(vocab), dtype=torch.long, device=device)
+        lookup[vocab.to(device)] = torch.arange(len(vocab), device=device)
+    processors = sampling.processors() if sampling else LogitsProcessorList()
+    stops = torch.tensor(sorted(set(stop_ids)), device=device)
+    ids, mask = left_pad(rows, pad_id, device)
+    history = ids if lookup is None else lookup[ids]  # what the repetition penalty sees, in columns
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    cache, last = out.cache, positions[:, -1]
+    alive = torch.arange(len(rows), device=device)
+    new: list[list[int]] = [[] for _ in rows]
+    for step in range(max_new_tokens):
+        logits = out.last_hidden_state[:, -1] @ weight.t()
+        if transform["scale"] != 1.0:
+            logits = logits * transform["scale"]
+        if transform["softcap"] is not None:
+            logits = torch.tanh(logits / transform["softcap"]) * transform["softcap"]
+        scores = logits.float()
+        if lookup is not None:
+            scores = torch.cat([scores, scores.new_full((len(scores), 1), float("-inf"))], dim=1)
+        scores = processors(history, scores)
+        if lookup is not None:
+            scores = scores[:, :-1]  # the outside column is only there for the penalty's lookups
+        if sampling:
+            column = torch.multinomial(torch.softmax(scores, dim=-1), 1)[:, 0]
+        else:
+            column = scores.argmax(-1)
+        token = column if vocab is None else vocab.to(device)[column]
+        ended = torch.isin(token, stops)
+        for n, (row, t) in enumerate(zip(alive.tolist(), token.tolist(), strict=True)):
+            new[row].append(t)
+            if done is not None and not ended[n] and done(row, new[row]):
+                ended[n] = True
+        if step == max_new_tokens - 1 or bool(ended.all()):
+            break
+        keep = (~ended).nonzero()[:, 0]
+        if len(keep) < len(alive):
+            cache.batch_select_indices(keep)
+            alive, mask, history, column, last = alive[keep], mask[keep], history[keep], column[keep], last[keep]
+            token = token[keep]
+        mask = torch.cat([mask, mask.new_ones((len(mask), 1))], dim=1)
+        history = torch.cat([history, column[:, None]], dim=1)
+        last = last + 1
+        out = backbone(input_ids=token[:, None], attention_mask=mask, position_ids=last[:, None],
+                       cache=cache, use_cache=True)
+    return new
+
+
+def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, seed: int, *,
+           temperature: float, top_p: float, repetition_penalty: float, max_new_tokens: int,
+           top_k: int = 50, adapter: bool = True, shots: Sequence[Shot] = (), cut_at: str | None = None,
+           batch_size: int = 64, vocab: torch.Tensor | None = None) -> list[list[dict[str, Any]]]:
+    """`n` sampled completions of each prompt, in batches of `batch_size` rows: per
+    prompt, a list of {text, new_tokens, stopped_at_eos}. The same prompts and seed give
+    the same poems. `cut_at`: a text at which a sample is cut (and counted as stopped);
+    `vocab`: sample only these tokens (`decode`)."""
     rows = [prompt_ids(preset, tokenizer, p, shots) for p in prompts for _ in range(n)]
+    sampling = Sampling(temperature, top_p, repetition_penalty, top_k)
+    eos = tokenizer.eos_token_id
     results = []
     torch.manual_seed(seed)
     for start in range(0, len(rows), batch_size):
-        ids, mask = left_pad(rows[start:start + batch_size], tokenizer.pad_token_id, device)
         with adapter_switch(model, adapter):
-            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True,
-                                 temperature=temperature, top_p=top_p,
-                                 repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
-                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        for row in out[:, ids.shape[1]:]:
-            ended = (row == tokenizer.eos_token_id).nonzero()
-            stop = int(ended[0]) if len(ended) else len(row)
-            text = _decode(tokenizer, row[:stop])
+            news = decode(model, rows[start:start + batch_size], pad_id=tokenizer.pad_token_id, stop_ids=[eos],
+                          max_new_tokens=max_new_tokens, sampling=sampling, vocab=vocab)
+        for new in news:
+            ended = bool(new) and new[-1] == eos
+            stop = len(new) - 1 if ended else len(new)
+            text = _decode(tokenizer, new[:stop])
             cut = bool(cut_at) and cut_at in text
             results.append({"text": text.split(cut_at)[0].strip() if cut else text,
-                            "new_tokens": stop, "stopped_at_eos": bool(len(ended)) or cut})
+                            "new_tokens": stop, "stopped_at_eos": ended or cut})
     return [results[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
@@ -73,45 +172,35 @@ def complete_verse_lines(text: str) -> int:
                if part.splitlines()[0] != part and is_verse_line(part))
 
 
-class SecondLineDone(StoppingCriteria):
-    """Per row: True once the row's first verse line plus its generated text hold two
-    complete verse lines. The probe keeps only the second line, so a row stopped here
-    keeps the same line it would have kept after `max_new_tokens`; a stopped row is fed
-    padding that only it attends to, so the other rows decode as before."""
-
-    def __init__(self, tokenizer: Any, firsts: list[str], width: int):
-        self.tokenizer, self.firsts, self.width = tokenizer, firsts, width
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        texts = self.tokenizer.batch_decode(input_ids[:, self.width:], skip_special_tokens=True)
-        return torch.tensor([complete_verse_lines(f + t) >= 2 for f, t in zip(self.firsts, texts, strict=True)],
-                            dtype=torch.bool, device=input_ids.device)
+def second_line_done(tokenizer: Any, firsts: list[str]) -> RowDone:
+    """`decode`'s per-row stop for the probe: True once row i's first verse line
+    (`firsts[i]`) plus its new tokens hold two complete verse lines. The probe keeps only
+    the second line, so a row stopped here keeps the line it would have kept after
+    `max_new_tokens`."""
+    def done(i: int, new: list[int]) -> bool:
+        return complete_verse_lines(firsts[i] + tokenizer.decode(new, skip_special_tokens=True)) >= 2
+    return done
 
 
-@torch.no_grad()
 def probe_continuations(model: Any, tokenizer: Any, preset: Any, records: list[dict[str, Any]],
                         max_new_tokens: int = 24, batch_size: int = 16, adapter: bool = True,
                         stop_per_row: bool = True) -> list[str]:
     """The memorisation probe: each record's prompt and first verse line, tokenised as in
-    training (`prompts.probe_prefix`), continued greedily; returns the generated next
-    verse line (empty when none came). `stop_per_row`: a row stops decoding once its next
-    line is complete (`SecondLineDone`), and a batch once all its rows have; the lines
+    training (`prompts.probe_prefix`), continued greedily over the full vocabulary;
+    returns the generated next verse line (empty when none came). `stop_per_row`: a row
+    stops decoding once its next line is complete (`second_line_done`); the lines
     returned are the same either way."""
-    model.eval()
-    device = next(model.parameters()).device
     parts = [probe_parts(preset, tokenizer, r["prompt"], r["completion"]) for r in records]
     outputs: list[str] = []
     for start in range(0, len(parts), batch_size):
         chunk = parts[start:start + batch_size]
-        ids, mask = left_pad([head + first for head, first in chunk], tokenizer.pad_token_id, device)
         firsts = [tokenizer.decode(first, skip_special_tokens=True) for _, first in chunk]
-        stopping = StoppingCriteriaList([SecondLineDone(tokenizer, firsts, ids.shape[1])] if stop_per_row else [])
         with adapter_switch(model, adapter):
-            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                 max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
-                                 pad_token_id=tokenizer.pad_token_id, stopping_criteria=stopping)
-        for first, row in zip(firsts, out[:, ids.shape[1]:], strict=True):
-            verse = lines(first + tokenizer.decode(row, skip_special_tokens=True))
+            news = decode(model, [head + first for head, first in chunk], pad_id=tokenizer.pad_token_id,
+                          stop_ids=[tokenizer.eos_token_id], max_new_tokens=max_new_tokens,
+                          done=second_line_done(tokenizer, firsts) if stop_per_row else None)
+        for first, new in zip(firsts, news, strict=True):
+            verse = lines(first + tokenizer.decode(new, skip_special_tokens=True))
             outputs.append(verse[1] if len(verse) > 1 else "")
     return outputs
 

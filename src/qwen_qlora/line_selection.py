@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from qwen_qlora.generate import left_pad
+from qwen_qlora.generate import Sampling, decode
 from qwen_qlora.metrics.meter import fit_line
 from qwen_qlora.metrics.rhyme import endings_rhyme, line_ending
 from qwen_qlora.metrics.stress import StressedLine, Stresser
@@ -53,13 +53,14 @@ def line_score(line: StressedLine, partner: StressedLine | None, meter: str, fee
 @torch.no_grad()
 def write_by_lines(model: Any, tokenizer: Any, preset: Any, prompts: Sequence[str], requests: Sequence[dict],
                    stresser: Stresser, *, k: int, seed: int, temperature: float, top_p: float,
-                   repetition_penalty: float, max_line_tokens: int = 24, adapter: bool = True) -> list[dict]:
+                   repetition_penalty: float, max_line_tokens: int = 24, adapter: bool = True,
+                   vocab: torch.Tensor | None = None) -> list[dict]:
     """One poem per (prompt, request), written line by line with `k` candidates a line, all
     poems and candidates in one batch per line. Returns per poem {text, line_scores}: the
     chosen line's score (see `line_score`) for each line. With k = 1 it is plain sampling
-    that stops at the requested number of lines."""
-    model.eval()
-    device = next(model.parameters()).device
+    that stops at the requested number of lines. `vocab`: sample only these tokens
+    (`generate.decode`)."""
+    sampling = Sampling(temperature, top_p, repetition_penalty)
     heads = [prompt_ids(preset, tokenizer, p) for p in prompts]
     shapes = [r["stanza_lines"] for r in requests]
     texts = [""] * len(prompts)
@@ -71,14 +72,10 @@ def write_by_lines(model: Any, tokenizer: Any, preset: Any, prompts: Sequence[st
         active = [i for i, s in enumerate(shapes) if step < sum(s)]
         rows = [heads[i] + tokenizer(texts[i], add_special_tokens=False)["input_ids"] if texts[i] else heads[i]
                 for i in active for _ in range(k)]
-        ids, mask = left_pad(rows, tokenizer.pad_token_id, device)
         with adapter_switch(model, adapter):
-            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=temperature,
-                                 top_p=top_p, repetition_penalty=repetition_penalty,
-                                 max_new_tokens=max_line_tokens, eos_token_id=[tokenizer.eos_token_id, *newline],
-                                 pad_token_id=tokenizer.pad_token_id)
-        lines = [tokenizer.decode(row, skip_special_tokens=True).strip("\n").split("\n")[0].strip()
-                 for row in out[:, ids.shape[1]:]]
+            news = decode(model, rows, pad_id=tokenizer.pad_token_id, stop_ids=[tokenizer.eos_token_id, *newline],
+                          max_new_tokens=max_line_tokens, sampling=sampling, vocab=vocab)
+        lines = [tokenizer.decode(new, skip_special_tokens=True).strip("\n").split("\n")[0].strip() for new in news]
         stressed = stresser.stress_texts([ln or "-" for ln in lines])
         for n, i in enumerate(active):
             request = requests[i]

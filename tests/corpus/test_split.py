@@ -120,7 +120,7 @@ def test_annotated_prompts_name_a_confident_form_only():
     target = [p["id"] for p in poems if p["author"] == "akhmatova"]
     iamb = request_form("iamb", 4, "ABAB", stanzas=2)
     forms = {pid: ({**iamb, "confident": False} if k % 2 else iamb) for k, pid in enumerate(target)}
-    parts, _, stats = split_corpus(poems, "akhmatova", SplitParams(), forms)
+    parts, _, stats = split_corpus(poems, "akhmatova", SplitParams(prompt_form="annotated"), forms)
     examples = [e for part in parts.values() for e in part]
     named = [e for e in examples if e["form"]["confident"]]
     assert named and len(named) < len(examples)
@@ -133,7 +133,7 @@ def test_annotated_prompts_name_a_confident_form_only():
     assert stats["form_in_prompt_share"] == round(len(named) / len(examples), 4)
     del forms[target[3]]
     with pytest.raises(ValueError, match=r"1 target poems have no form annotation.*annotate"):
-        split_corpus(poems, "akhmatova", SplitParams(), forms)
+        split_corpus(poems, "akhmatova", SplitParams(prompt_form="annotated"), forms)
     assert split_corpus(poems, "akhmatova", SplitParams(prompt_form="none"), {})[0]
 
 

@@ -16,14 +16,13 @@ and backward pass. Three cuts, each measured in `benchmarks/speed.py`:
   stage) uses the full vocabulary.
 
 For scoring, `score_batch` gives per-example NLL, token count, argmax hits and entropy
-over the full vocabulary; for sampling, `trimmed_head` computes the output layer for a
-token subset and gives every other token probability zero (an explicit restriction).
+over the full vocabulary; for sampling, `generate.decode` computes the output layer over a
+`corpus_vocab` subset and gives every other token probability zero (an explicit restriction).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -125,37 +124,3 @@ def score_batch(model: Any, batch: dict[str, torch.Tensor]) -> list[dict[str, fl
     tokens = torch.bincount(rows.cpu(), minlength=n)
     return [{"nll": float(nll[i]), "tokens": int(tokens[i]), "correct": int(hits[i]),
              "entropy": float(ent[i])} for i in range(n)]
-
-
-class TrimmedHead(torch.nn.Module):
-    """An output layer over a token subset: logits of every other token are -inf, so they are
-    never sampled. The matmul runs over the subset's rows only."""
-
-    def __init__(self, head: torch.nn.Module, vocab: torch.Tensor):
-        super().__init__()
-        self.full = head
-        self.register_buffer("vocab", vocab, persistent=False)
-        self.register_buffer("weight_rows", head.weight.detach()[vocab].contiguous(), persistent=False)
-
-    @property
-    def weight(self) -> torch.Tensor:  # generation utilities read the head's dtype/device from here
-        return self.full.weight
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        part = hidden @ self.weight_rows.to(hidden.dtype).t()
-        logits = part.new_full((*hidden.shape[:-1], self.full.weight.shape[0]), float("-inf"))
-        logits[..., self.vocab.to(hidden.device)] = part
-        return logits
-
-
-@contextmanager
-def trimmed_head(model: Any, vocab: torch.Tensor) -> Iterator[Any]:
-    """Within the block, `model` samples only from `vocab` (e.g. `corpus_vocab` of the training
-    poems): a documented restriction of the output, several times cheaper per decoding step."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    full = base.get_output_embeddings()
-    base.set_output_embeddings(TrimmedHead(full, vocab))
-    try:
-        yield model
-    finally:
-        base.set_output_embeddings(full)
