@@ -4,7 +4,8 @@ rhymes with its partner kept. K = 1 is the control (the same line-by-line writin
 choice). Side by side in one run: seconds per poem, compliance with the requested form
 (meter, feet, scheme, stanzas), rhyme rate, meter regularity, p_author (the poetics
 stage's judging attributor) and copied lines against every known text, with 95%
-intervals (Wilson for shares of poems, bootstrap over poems for means).
+intervals (Wilson for shares of poems, bootstrap over poems for means). Lines are sampled
+as the generate stage samples (its settings and `generate.vocab`).
 
 Usage (after `dvc repro`): PYTHONPATH=src python benchmarks/line_selection.py [--k 1 4 8] [--per-theme 2]
 """
@@ -26,6 +27,8 @@ from qwen_qlora.metrics.quoting import known_texts, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import load_attributor
 from qwen_qlora.model.adapted import load_adapted
+from qwen_qlora.model.head import corpus_vocab
+from qwen_qlora.model.prompts import encode_example
 from qwen_qlora.stats import mean_ci, share_ci
 
 
@@ -49,6 +52,9 @@ def main() -> None:
     prompts = [make_prompt(params.split, theme, r) for theme, r in jobs]
     model, tok = load_adapted(Path("models/base") / params.model.preset, args.adapter, params.model.selected,
                               QuantParams(load_in_4bit=False))
+    preset = params.model.selected
+    vocab = (corpus_vocab([encode_example(preset, tok, e["prompt"], e["completion"]) for e in splits["train"]], tok)
+             if g.vocab == "corpus" else None)  # the generate stage's restriction
     stresser = load_stresser()
     judge = load_attributor("models/attributor/attributor.joblib")
     raw = [r for path in sorted(Path("data/raw").glob("*.jsonl")) for r in read_jsonl(path)]
@@ -64,7 +70,7 @@ def main() -> None:
         started = time.perf_counter()
         poems = write_by_lines(model, tok, params.model.selected, prompts, [r for _, r in jobs], stresser, k=k,
                                seed=g.seed, temperature=g.temperature, top_p=g.top_p,
-                               repetition_penalty=g.repetition_penalty)
+                               repetition_penalty=g.repetition_penalty, vocab=vocab)
         per_poem = (time.perf_counter() - started) / len(poems)
         forms = annotate_forms([p["text"] for p in poems], stresser, params.annotate.min_regularity)
         comp = [compliance(f, r) for f, (_, r) in zip(forms, jobs, strict=True)]

@@ -21,7 +21,7 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
-from qwen_qlora.evaluate import aggregate, perplexity_ratio, score_examples
+from qwen_qlora.evaluate import aggregate, perplexity_ratio, poems_better, score_examples
 from qwen_qlora.generate import probe_continuations, probe_hits
 from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics
 from qwen_qlora.model.load import ModelLoadError
@@ -67,7 +67,12 @@ def main() -> None:
                                                            ["test_perplexity_ratio"], 4)
                          for name in scores if name != "base"}
     result["headline"] = {**perplexity_ratio(scores["adapted"], scores["base"], ev.seed),
-                          "numerator": "adapted", "denominator": "base", "test_poems": len(test)}
+                          "numerator": "adapted", "denominator": "base", "test_poems": len(test),
+                          "poems_better": poems_better(scores["adapted"], scores["base"])}
+    if "base_fewshot" in scores:  # the alternative to fine-tuning: worked examples in the prompt
+        result["vs_fewshot"] = {**perplexity_ratio(scores["adapted"], scores["base_fewshot"], ev.seed),
+                                "numerator": "adapted", "denominator": "base_fewshot", "test_poems": len(test),
+                                "poems_better": poems_better(scores["adapted"], scores["base_fewshot"])}
     if "base_4bit" in scores:
         result["quantization"] = {**perplexity_ratio(scores["base_4bit"], scores["base"], ev.seed),
                                   "numerator": "base_4bit", "denominator": "base"}

@@ -9,7 +9,8 @@ either way (compliance: meter, feet, scheme, stanza shape, with intervals), so a
 trained without forms in its prompts shows how often it lands on the form by itself.
 With generate.vocab: corpus every row samples only the tokens of the encoded train
 poems (`model.head.corpus_vocab`, `generate.decode`), a stated restriction that makes
-decoding cheaper.
+decoding cheaper; with generate.end_chance: model a poem ends with the model's own EOS
+probability, untouched by temperature and truncation (`generate.Sampling`).
 With generate.candidates > 1 an adapter row samples that many candidates per poem and
 keeps the first as its row and the best by `selection.SELECTION_SCORE` as
 `<row>_selected`.
@@ -99,7 +100,7 @@ def main() -> None:
                 vocab = corpus_vocab([encode_example(preset, tokenizer, e["prompt"], e["completion"])
                                       for e in splits["train"]], tokenizer)
             outs = sample(model, tokenizer, preset, prompts, n, g.seed,
-                          temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+                          temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, end_chance=g.end_chance,
                           repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
                           adapter=row.adapter, shots=shots if row.fewshot else (),
                           cut_at=cut_at if row.fewshot else None, batch_size=g.batch_size, vocab=vocab)
@@ -151,7 +152,7 @@ def main() -> None:
         }
 
     metrics: dict = {"cut_lines": cut_n, "known_texts": len(texts),
-                     "vocab": g.vocab, "vocab_tokens": None if vocab is None else len(vocab),
+                     "vocab": g.vocab, "vocab_tokens": None if vocab is None else len(vocab), "end_chance": g.end_chance,
                      "requests": [{"form": describe_form(r), "train_poems": r["count"]} for r in requests]}
     for name in dict.fromkeys(s["model"] for s in samples):
         mine = [s for s in samples if s["model"] == name]

@@ -101,6 +101,10 @@ def test_evaluate_scores_every_row_with_intervals_and_the_probe(workspace):
     assert h["test_perplexity_ratio"] == pytest.approx(
         result["adapted"]["test_perplexity"] / result["base"]["test_perplexity"], rel=1e-6)
     assert h["test_perplexity_ratio_ci_low"] <= h["test_perplexity_ratio"] <= h["test_perplexity_ratio_ci_high"]
+    f = result["vs_fewshot"]
+    assert (f["numerator"], f["denominator"]) == ("adapted", "base_fewshot") and 0 <= f["poems_better"] <= 2
+    assert f["test_perplexity_ratio"] == pytest.approx(
+        result["adapted"]["test_perplexity"] / result["base_fewshot"]["test_perplexity"], rel=1e-6)
     for key in ("probe_train_rate", "probe_test_rate", "probe_rate_gap"):
         assert key in result["adapted"] and f"{key}_ci_high" in result["adapted"]
     assert result["adapted"]["probe_train_poems"] == 4

@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fixtures.tiny_models import toy_records
 from qwen_qlora.config import LoraParams
-from qwen_qlora.evaluate import aggregate, length_batches, perplexity_ratio, score_examples
+from qwen_qlora.evaluate import aggregate, length_batches, perplexity_ratio, poems_better, score_examples
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.model.prompts import encode_example
@@ -90,6 +90,13 @@ def test_perplexity_ratio_is_paired_and_refuses_unlike_rows():
     assert r["test_perplexity_ratio_ci_low"] <= r["test_perplexity_ratio"] <= r["test_perplexity_ratio_ci_high"] < 1
     with pytest.raises(ValueError, match="different tokens"):
         perplexity_ratio(better[:2], base)
+
+
+def test_poems_better_counts_lower_per_token_loss():
+    base = [{"nll": 4.0, "tokens": 2}, {"nll": 6.0, "tokens": 3}, {"nll": 5.0, "tokens": 2}]
+    mixed = [{"nll": 3.0, "tokens": 2}, {"nll": 6.0, "tokens": 3}, {"nll": 5.5, "tokens": 2}]
+    assert poems_better(mixed, base) == 1  # a tie is not better
+    assert poems_better(base, mixed) == 1
 
 
 def test_length_batches_sort_longest_first():

@@ -92,6 +92,30 @@ def test_a_stopped_row_leaves_the_batch_without_changing_the_others(model):
     assert cut[0] == whole[0] and cut[2] == whole[2]
 
 
+def test_the_model_end_chance_stops_with_the_models_own_probability():
+    tok = char_tokenizer()
+    model = tiny_gemma(len(tok)).float().eval()
+    row = tok("тема: зима")["input_ids"]
+    with torch.no_grad():  # a sharper distribution, so the likeliest token has a middling probability
+        for _ in range(5):
+            probs = torch.softmax(model(torch.tensor([row])).logits[0, -1].float(), -1)
+            if probs.max() >= 0.25:
+                break
+            model.get_output_embeddings().weight.mul_(2.0)
+    stop, p = int(probs.argmax()), float(probs.max())
+    assert 0.25 <= p <= 0.9
+    n = 2000
+    share = {}
+    for mode in ("model", "processed"):
+        torch.manual_seed(0)
+        sampling = Sampling(temperature=0.5, top_p=0.9, repetition_penalty=1.0, top_k=5, end_chance=mode)
+        news = decode(model, [row] * n, pad_id=tok.pad_token_id, stop_ids=[stop], max_new_tokens=1,
+                      sampling=sampling)
+        share[mode] = sum(new == [stop] for new in news) / n
+    assert abs(share["model"] - p) < 4 * (p * (1 - p) / n) ** 0.5  # the model's own chance
+    assert share["processed"] > p + 0.1  # temperature 0.5 sharpens the likeliest token
+
+
 def test_adapter_switch_changes_samples(model):
     peft, tok, preset = model
     on = sample(peft, tok, preset, ["тема: море"], 2, seed=1, **DECODE)

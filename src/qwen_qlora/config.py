@@ -462,6 +462,7 @@ class GenerateParams(Section):
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     top_k: int = Field(50, ge=0)
+    end_chance: Literal["model", "processed"] = "model"
     repetition_penalty: float = 1.1
     max_new_tokens: int = Field(160, ge=8)
     batch_size: int = Field(32, ge=1)

@@ -111,6 +111,12 @@ def aggregate(scores: list[dict[str, float]], seed: int = 0) -> dict[str, float]
             "test_tokens": tokens, "test_poems": len(scores)}
 
 
+def poems_better(scores: list[dict[str, float]], reference: list[dict[str, float]]) -> int:
+    """On how many poems `scores` has the lower per-token NLL than `reference` (same poems)."""
+    return sum(s["nll"] / s["tokens"] < r["nll"] / r["tokens"]
+               for s, r in zip(scores, reference, strict=True) if s["tokens"])
+
+
 def perplexity_ratio(scores: list[dict[str, float]], reference: list[dict[str, float]],
                      seed: int = 0) -> dict[str, float]:
     """Perplexity of `scores` over that of `reference` on the same poems, with a paired

@@ -30,7 +30,8 @@ ROWS = {
     "adapted": "adapted, adapter on the 16/32-bit base (deployed)",
     "adapted_selected": "adapted, best of N candidates by form and style (selection, not learning)",
 }
-NOT_ROWS = {"headline", "quantization", "delta", "attributor", "baselines", "distance", "selection"}
+NOT_ROWS = {"headline", "vs_fewshot", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
+            "selection"}
 # Per-sample keys that are shown in their own place, not as flags.
 SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_lines",
                "longest_copied_run_words", "longest_copied_run_source", "prompt", "id"}
@@ -96,14 +97,23 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
              "cells": [with_interval(ev[n], k) or {"value": "", "interval": ""} for k, _ in keys]}
             for n in names]
     headline = ev.get("headline") or ev.get("delta") or {}
-    ratio_key = next((k for k in ("test_perplexity_ratio", "val_perplexity_ratio") if k in headline), None)
-    head = None
-    if ratio_key:
-        head = {"text": f"{headline.get('numerator', 'adapted')} / {headline.get('denominator', 'base')} "
-                        f"{split} perplexity", **with_interval(headline, ratio_key)}
+    heads = [ratio_line(h, split) for h in (headline, ev.get("vs_fewshot") or {})]
     quant = {k: fmt(v) for k, v in (ev.get("quantization") or {}).items() if not isinstance(v, (dict, list))}
-    return {"split": split, "columns": [label for _, label in keys], "rows": rows, "headline": head,
-            "quantization": quant, "intervals": any(c["interval"] for r in rows for c in r["cells"])}
+    return {"split": split, "columns": [label for _, label in keys], "rows": rows, "headline": heads[0],
+            "fewshot": heads[1], "quantization": quant,
+            "intervals": any(c["interval"] for r in rows for c in r["cells"])}
+
+
+def ratio_line(ratio: dict[str, Any], split: str) -> dict[str, Any] | None:
+    """A perplexity ratio of two rows as one line: the rows, the value and interval, and on
+    how many poems the numerator is better, when recorded."""
+    key = next((k for k in ("test_perplexity_ratio", "val_perplexity_ratio") if k in ratio), None)
+    if key is None:
+        return None
+    better = (f"; better on {ratio['poems_better']} of {ratio['test_poems']} poems"
+              if "poems_better" in ratio and "test_poems" in ratio else "")
+    return {"text": f"{ratio.get('numerator', 'adapted')} / {ratio.get('denominator', 'base')} {split} perplexity",
+            "better": better, **with_interval(ratio, key)}
 
 
 def scalar_table(section: dict[str, Any], skip_prefixes: tuple[str, ...] = (),
