@@ -1,7 +1,7 @@
 """DVC stage `split`: leak-free train/val/test split of the target poet, plus the reference set.
 
-Prompts name each poem's form (split.prompt_form: annotated) from the annotate stage's
-FORMS_JSONL.
+With split.prompt_form: annotated the prompts name each poem's form from the annotate
+stage's FORMS_JSONL; with none (the default) every prompt is split.prompt_template.
 
 Usage: python stages/split.py POEMS_JSONL FORMS_JSONL OUT_DIR METRICS_JSON [--params params.yaml]
 """
