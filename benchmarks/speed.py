@@ -216,7 +216,7 @@ def run_generate(base: Path, params_path: str, name: str, rows: int) -> dict[str
         vocab = corpus_vocab(train, tok) if name == "decode+corpus-vocab" else None
         out = sample(model, tok, preset, prompts, 1, g.seed, temperature=g.temperature, top_p=g.top_p,
                      top_k=g.top_k, repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
-                     batch_size=len(prompts), vocab=vocab)
+                     end_chance="processed", batch_size=len(prompts), vocab=vocab)  # EOS as `generate` treats it
         counts = [s["new_tokens"] for per in out for s in per]
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"new_tokens_per_s": sum(counts) / wall, "new_tokens_per_cpu_s": sum(counts) / cpu,

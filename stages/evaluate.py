@@ -91,7 +91,8 @@ def main() -> None:
     print(f"evaluate: test perplexity base {result['base']['test_perplexity']:.2f} -> adapted "
           f"{result['adapted']['test_perplexity']:.2f} (x{h['test_perplexity_ratio']:.3f}, 95% CI "
           f"{h['test_perplexity_ratio_ci_low']:.3f}-{h['test_perplexity_ratio_ci_high']:.3f}, "
-          f"{len(test)} poems); {result['runtime_s']:.0f} s")
+          f"{len(test)} poems)" + (f"; against few-shot x{result['vs_fewshot']['test_perplexity_ratio']:.3f}"
+                                    if "vs_fewshot" in result else "") + f"; {result['runtime_s']:.0f} s")
 
 
 def probe(model, tokenizer, preset, probe_sets, ev, adapter: bool) -> dict[str, float]:

@@ -17,12 +17,10 @@ keeps the first as its row and the best by `selection.SELECTION_SCORE` as
 
 Quoting is checked per sample against every known text (target train, val and test
 poems, the reference poets and every raw record as scraped) with exact and near-verbatim
-line matching. The gate judges the samples the pipeline delivers as an adapter row's
-poems: the selected ones when generate.candidates > 1 (selection never picks a candidate
-that fails it, so a request whose every candidate quotes fails), else every sample. It
-fails the stage when one of them is empty, copies too many lines or a long word run
-(evaluate.on_copy: warn only warns), listing each with the poem it copies; first
-candidates that quote are listed too and counted in their row's gate_failure_share. Form and diversity are scored on every sample cut to its
+line matching; the gate fails the stage when any adapted sample (an adapter row's first
+candidates, which are what `qwen-qlora write` and the demo page deliver, and its selected
+ones) is empty, copies too many lines or a long word run (evaluate.on_copy: warn only
+warns), listing each failing sample with the poem it copies. Form and diversity are scored on every sample cut to its
 first N verse lines (N = the median line count of the test poems), so a row that never
 stops is not compared on longer texts; uncut figures are kept beside. Compliance is
 judged on the whole poem. Each sample keeps its form annotation (`form`, `form_cut`),
@@ -179,17 +177,12 @@ def main() -> None:
     # Outputs first (people need the samples to see why the gate failed), then the gate
     write_jsonl(args.samples, samples)
     write_text(args.samples_md, samples_markdown(samples, params.model.preset))
-    adapted = [s for s in samples if ROWS[row_of(s["model"])].adapter]
-    shipped = [s for s in adapted if "chosen" in s] if candidates else adapted
-    message = quoting_gate(shipped, ev.max_copied_line_share, ev.max_copied_run_words)
+    message = quoting_gate([s for s in samples if ROWS[row_of(s["model"])].adapter],
+                           ev.max_copied_line_share, ev.max_copied_run_words)
     if message and ev.on_copy == "fail":
         raise SystemExit(f"generate: {message}")
     if message:
         print(f"generate: WARNING {message}")
-    if candidates and (dropped := quoting_gate([s for s in adapted if "chosen" not in s],
-                                               ev.max_copied_line_share, ev.max_copied_run_words)):
-        print(f"generate: first candidates that selection left out for quoting (reported as the row's "
-              f"gate_failure_share): {dropped}")
     write_metrics(args.metrics, metrics)
     print(f"generate: {len(samples)} poems in {generation_s:.0f} s; copied-line share base "
           f"{metrics['base'].get('copied_line_share')}, adapted {metrics['adapted'].get('copied_line_share')}")

@@ -149,40 +149,19 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     assert any(s["text"] != first[(s["theme"], s["sample"])] for s in chosen) or \
         all(s["chosen"] in (0, None) for s in chosen)
     assert metrics["selection"]["candidates"] == 3 and "p_author" in metrics["selection"]["score"]
-    # Make the adapted first candidates known texts: the same seed writes them again. The
-    # gate judges what the row delivers, the selected samples: selection leaves every
-    # quoting candidate out, the first candidates' quoting is listed and counted.
+    # Make the adapted samples known texts: the same seed writes them again, and the gate
+    # must now fail the stage, naming the sample and the known text it copies.
     adapted = [s for s in samples if s["model"] == "adapted"]
-    strict = rerun_with_copies(tmp, base, outs, adapted, candidates=3)
-    again = read_jsonl(tmp / "samples.jsonl")
-    gated = json.loads((tmp / "generation.json").read_text()) if strict.returncode == 0 else None
-    picked = [s for s in again if s["model"] == "adapted_selected"]
-    assert all(s["chosen"] != 0 for s in picked)  # the quoting first candidate is never chosen
-    if strict.returncode == 0:
-        assert "first candidates that selection left out" in strict.stdout and "adapted / зима #0" in strict.stdout
-        assert gated["adapted"]["gate_failure_share"] > 0 and gated["adapted_selected"]["gate_failure_share"] == 0
-    else:  # only when no candidate of a request passes: the delivered sample quotes or is empty
-        assert any(s["chosen"] is None for s in picked) and "adapted_selected / " in strict.stderr
-    # Without candidates every adapted sample is delivered: one that quotes fails the stage,
-    # named with the known text it copies.
-    one = ["single.jsonl", "single.md", "single.json"]  # the candidates' outputs stay for the poetics test
-    assert run(tmp, base, "generate", one, data="gen_data", evaluate={"on_copy": "warn"}).returncode == 0
-    single = [s for s in read_jsonl(tmp / "single.jsonl") if s["model"] == "adapted"]
-    strict = rerun_with_copies(tmp, base, one, single, candidates=1)
+    write_jsonl(tmp / "raw" / "copies.jsonl", [{"source": "copies", "locator": f"c.txt#{i}", "text": s["text"]}
+                                               for i, s in enumerate(adapted)])
+    try:
+        strict = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "fail", "min_line_words": 1},
+                     generate={"candidates": 3})
+    finally:
+        (tmp / "raw" / "copies.jsonl").unlink()
     assert strict.returncode != 0
     assert "samples fail the quoting gate" in strict.stderr and "adapted / зима #0" in strict.stderr
     assert "raw:copies:c.txt#0" in strict.stderr or "empty" in strict.stderr
-
-
-def rerun_with_copies(tmp: Path, base: Path, outs: list[str], copied: list[dict], candidates: int):
-    """The generate stage again, strict, with `copied` samples' texts among the raw records."""
-    write_jsonl(tmp / "raw" / "copies.jsonl", [{"source": "copies", "locator": f"c.txt#{i}", "text": s["text"]}
-                                               for i, s in enumerate(copied)])
-    try:
-        return run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "fail", "min_line_words": 1},
-                   generate={"candidates": candidates})
-    finally:
-        (tmp / "raw" / "copies.jsonl").unlink()
 
 
 def test_generate_with_the_corpus_vocabulary_samples_only_train_tokens(workspace, generation_data):

@@ -52,19 +52,50 @@ def prompt_rows(tok, texts):
     return [tok(t)["input_ids"] for t in texts]
 
 
+def reference(model, tok, text, max_new_tokens, **kwargs):
+    """`transformers`' `generate` on one row alone: no padding, no batch."""
+    ids = torch.tensor([tok(text)["input_ids"]])
+    out = model.generate(ids, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **kwargs)
+    return out[0, ids.shape[1]:].tolist()
+
+
+# the last prompt is longer than the tiny Gemma-3's sliding window (64): its local layers drop keys
+TEXTS = ["тема: зима", "тема: очень долгая дорога домой", "мост",
+         "долгая зимняя дорога через поле и лес к дальнему дому у реки, где горит свет в окне"]
+
+
 @pytest.mark.parametrize("family", ["gemma", "qwen"])
 def test_greedy_decoding_is_what_generate_gives_row_by_row(family):
     tok = char_tokenizer(chat=family == "qwen")
     model = (tiny_qwen if family == "qwen" else tiny_gemma)(len(tok)).float().eval()
-    texts = ["тема: зима", "тема: очень долгая дорога домой", "мост"]
-    stop = [tok.eos_token_id, tok("о", add_special_tokens=False)["input_ids"][-1]]
-    got = decode(model, prompt_rows(tok, texts), pad_id=tok.pad_token_id, stop_ids=stop, max_new_tokens=16)
-    for text, new in zip(texts, got, strict=True):  # one row at a time: no padding, no batch
-        ids = torch.tensor(prompt_rows(tok, [text]))
-        want = model.generate(ids, do_sample=False, max_new_tokens=16, eos_token_id=stop,
-                              pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
-        assert new == want
-    assert len({len(n) for n in got}) > 1 or all(len(n) == 16 for n in got)
+    assert family == "qwen" or len(tok(TEXTS[-1])["input_ids"]) + 16 > model.config.sliding_window
+    free = [reference(model, tok, t, 16, do_sample=False, eos_token_id=tok.eos_token_id) for t in TEXTS]
+    # a stop token that ends row 0 early and no other row, so rows leave the batch at different steps
+    stop_token = next(t for t in free[0][1:10] if all(t not in other for other in free[1:]))
+    stop = [tok.eos_token_id, stop_token]
+    got = decode(model, prompt_rows(tok, TEXTS), pad_id=tok.pad_token_id, stop_ids=stop, max_new_tokens=16)
+    for text, new in zip(TEXTS, got, strict=True):
+        assert new == reference(model, tok, text, 16, do_sample=False, eos_token_id=stop)
+    assert len(got[0]) < 10 and any(len(new) == 16 for new in got[1:])
+
+
+def test_a_token_subset_is_the_full_vocabulary_with_every_other_token_suppressed(model):
+    """Deterministic sampling (top-k 1) with a strong repetition penalty: the subset's
+    column space must penalise the same tokens `generate` penalises in token space."""
+    peft, tok, preset = model
+    subset = corpus_vocab([{"input_ids": tok("зима море тема дорога домой")["input_ids"]}], tok)
+    outside = sorted(set(range(len(tok))) - set(subset.tolist()))
+    texts = ["тема: зима", "тема: долгая дорога"]
+    sampling = Sampling(temperature=1.0, top_p=1.0, repetition_penalty=3.0, top_k=1)
+    got = decode(peft, prompt_rows(tok, texts), pad_id=tok.pad_token_id, stop_ids=[tok.eos_token_id],
+                 max_new_tokens=20, sampling=sampling, vocab=subset)
+    for text, new in zip(texts, got, strict=True):
+        want = reference(peft, tok, text, 20, do_sample=True, top_k=1, repetition_penalty=3.0,
+                         suppress_tokens=outside, eos_token_id=tok.eos_token_id)
+        assert new == want and set(new) <= set(subset.tolist())
+    unpenalised = decode(peft, prompt_rows(tok, texts), pad_id=tok.pad_token_id, stop_ids=[tok.eos_token_id],
+                         max_new_tokens=20, sampling=Sampling(1.0, 1.0, 1.0, 1), vocab=subset)
+    assert unpenalised != got  # the penalty changes the tokens, so the comparison above tests it
 
 
 def test_a_token_subset_samples_only_its_tokens_and_the_whole_vocabulary_changes_nothing(model):

@@ -52,7 +52,7 @@ def test_page_has_every_section(report):
     assert "[70.100, 82.30]" not in html and "[70.10, 82.30]" in html  # interval beside the value
     assert "0.740" in html and "[0.700, 0.780]" in html  # headline ratio with its interval
     assert "adapted / base_fewshot test perplexity: <b>0.779</b>" in html and "[0.750, 0.810]" in html
-    assert "better on 2 of 3 poems" in html
+    assert "adapted is better on 2 of 3 poems" in html
     for theme in ("зима", "море", "&lt;b&gt;сад&lt;/b&gt;"):
         assert theme in html
     assert 'title="copied from toy_md &lt;akhmatova&gt; (toy-2), similarity 1.00"' in html

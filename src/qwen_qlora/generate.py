@@ -134,7 +134,7 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
         if sampling:
             probs = torch.softmax(scores, dim=-1)
             if model_ends:
-                probs = probs * (1 - ends.sum(-1, keepdim=True))
+                probs = probs * (1 - ends.sum(-1, keepdim=True)).clamp(min=0)
                 probs[:, stop_cols] = ends
             column = torch.multinomial(probs, 1)[:, 0]
         else:

@@ -110,8 +110,8 @@ def ratio_line(ratio: dict[str, Any], split: str) -> dict[str, Any] | None:
     key = next((k for k in ("test_perplexity_ratio", "val_perplexity_ratio") if k in ratio), None)
     if key is None:
         return None
-    better = (f"; better on {ratio['poems_better']} of {ratio['test_poems']} poems"
-              if "poems_better" in ratio and "test_poems" in ratio else "")
+    better = (f"; {ratio.get('numerator', 'adapted')} is better on {ratio['poems_better']} of "
+              f"{ratio['test_poems']} poems" if "poems_better" in ratio and "test_poems" in ratio else "")
     return {"text": f"{ratio.get('numerator', 'adapted')} / {ratio.get('denominator', 'base')} {split} perplexity",
             "better": better, **with_interval(ratio, key)}
 
