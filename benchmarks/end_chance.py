@@ -21,7 +21,7 @@ import torch
 from qwen_qlora.config import load_params
 from qwen_qlora.generate import Sampling
 from qwen_qlora.io import read_jsonl
-from qwen_qlora.model.head import corpus_vocab
+from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.prompts import IGNORE, encode_example
 from qwen_qlora.model.rows import models_for_rows
 
@@ -37,8 +37,8 @@ def main() -> None:
     _, model, tok = next(models_for_rows(Path("models/base") / params.model.preset, "models/adapter", preset,
                                          params.quant, params.train.precision, ["adapted"]))
     eos = tok.eos_token_id
-    vocab = (corpus_vocab([encode_example(preset, tok, e["prompt"], e["completion"]) for e in train], tok)
-             if g.vocab == "corpus" else torch.arange(model.get_output_embeddings().weight.shape[0]))
+    vocab = (records_vocab(preset, tok, train) if g.vocab == "corpus"
+             else torch.arange(model.get_output_embeddings().weight.shape[0]))
     processors = Sampling(g.temperature, g.top_p, g.repetition_penalty, g.top_k, "processed").processors()
     raw, processed, ends = [], [], 0
     with torch.no_grad():

@@ -27,8 +27,7 @@ from qwen_qlora.metrics.quoting import known_texts, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import load_attributor
 from qwen_qlora.model.adapted import load_adapted
-from qwen_qlora.model.head import corpus_vocab
-from qwen_qlora.model.prompts import encode_example
+from qwen_qlora.model.head import records_vocab
 from qwen_qlora.stats import mean_ci, share_ci
 
 
@@ -53,8 +52,7 @@ def main() -> None:
     model, tok = load_adapted(Path("models/base") / params.model.preset, args.adapter, params.model.selected,
                               QuantParams(load_in_4bit=False))
     preset = params.model.selected
-    vocab = (corpus_vocab([encode_example(preset, tok, e["prompt"], e["completion"]) for e in splits["train"]], tok)
-             if g.vocab == "corpus" else None)  # the generate stage's restriction
+    vocab = records_vocab(preset, tok, splits["train"]) if g.vocab == "corpus" else None  # as the generate stage
     stresser = load_stresser()
     judge = load_attributor("models/attributor/attributor.joblib")
     raw = [r for path in sorted(Path("data/raw").glob("*.jsonl")) for r in read_jsonl(path)]

@@ -196,8 +196,7 @@ def run_generate(base: Path, params_path: str, name: str, rows: int) -> dict[str
     from qwen_qlora.generate import sample
     from qwen_qlora.io import read_jsonl
     from qwen_qlora.metrics.form_annotation import assign_requests, common_forms
-    from qwen_qlora.model.head import corpus_vocab
-    from qwen_qlora.model.prompts import encode_records
+    from qwen_qlora.model.head import records_vocab
     from qwen_qlora.model.rows import models_for_rows
 
     params = load_params(params_path)
@@ -205,7 +204,6 @@ def run_generate(base: Path, params_path: str, name: str, rows: int) -> dict[str
     _, model, tok = next(models_for_rows(base, "models/adapter", preset, params.quant, params.train.precision,
                                          ["adapted"]))
     records = read_jsonl(Path("data/processed/train.jsonl"))
-    train, _ = encode_records(preset, tok, records, params.train.max_seq_len)
     requests = common_forms([r["form"] for r in records if r.get("form")], g.forms)
     prompts = [make_prompt(params.split, theme, request)
                for theme, _, request in assign_requests(g.themes, g.samples_per_theme, requests)][:rows]
@@ -213,7 +211,7 @@ def run_generate(base: Path, params_path: str, name: str, rows: int) -> dict[str
     if name == "today":
         counts = generate_sample(model, tok, preset, prompts, g.seed, g)
     else:
-        vocab = corpus_vocab(train, tok) if name == "decode+corpus-vocab" else None
+        vocab = records_vocab(preset, tok, records) if name == "decode+corpus-vocab" else None
         out = sample(model, tok, preset, prompts, 1, g.seed, temperature=g.temperature, top_p=g.top_p,
                      top_k=g.top_k, repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
                      end_chance="processed", batch_size=len(prompts), vocab=vocab)  # EOS as `generate` treats it

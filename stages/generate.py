@@ -8,7 +8,7 @@ prompt names it when split.prompt_form is annotated, and every row is checked ag
 either way (compliance: meter, feet, scheme, stanza shape, with intervals), so a model
 trained without forms in its prompts shows how often it lands on the form by itself.
 With generate.vocab: corpus every row samples only the tokens of the encoded train
-poems (`model.head.corpus_vocab`, `generate.decode`), a stated restriction that makes
+poems (`model.head.records_vocab`, `generate.decode`), a stated restriction that makes
 decoding cheaper; with generate.end_chance: model a poem ends with the model's own EOS
 probability, untouched by temperature and truncation (`generate.Sampling`).
 With generate.candidates > 1 an adapter row samples that many candidates per poem and
@@ -52,9 +52,9 @@ from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import train_attributor
-from qwen_qlora.model.head import corpus_vocab
+from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
-from qwen_qlora.model.prompts import encode_example, fewshot_shots
+from qwen_qlora.model.prompts import fewshot_shots
 from qwen_qlora.model.rows import ROWS, models_for_rows
 from qwen_qlora.samples import samples_markdown
 from qwen_qlora.selection import SELECTION_SCORE, candidate_score, row_of, selected_sample, selection_poets
@@ -95,8 +95,7 @@ def main() -> None:
             n = g.candidates if row.adapter else 1
             row_started = time.perf_counter()
             if g.vocab == "corpus" and vocab is None:
-                vocab = corpus_vocab([encode_example(preset, tokenizer, e["prompt"], e["completion"])
-                                      for e in splits["train"]], tokenizer)
+                vocab = records_vocab(preset, tokenizer, splits["train"])
             outs = sample(model, tokenizer, preset, prompts, n, g.seed,
                           temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, end_chance=g.end_chance,
                           repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,

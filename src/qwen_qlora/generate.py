@@ -98,13 +98,13 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
     device = next(model.parameters()).device
     backbone, head = backbone_and_head(model)
     transform = logit_transform(model)
-    full = head.weight.shape[0]
-    weight = head.weight if vocab is None else head.weight[vocab.to(device)]
     if vocab is None:
-        lookup = None
-    else:  # token id -> column; tokens outside the subset map to a column that stays -inf
-        lookup = torch.full((full,), len(vocab), dtype=torch.long, device=device)
-        lookup[vocab.to(device)] = torch.arange(len(vocab), device=device)
+        weight, lookup = head.weight, None
+    else:  # lookup: token id -> column; tokens outside the subset map to a column that stays -inf
+        vocab = vocab.to(device)
+        weight = head.weight[vocab]
+        lookup = torch.full((head.weight.shape[0],), len(vocab), dtype=torch.long, device=device)
+        lookup[vocab] = torch.arange(len(vocab), device=device)
     processors = sampling.processors() if sampling else LogitsProcessorList()
     stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
     stop_cols = stops if lookup is None else lookup[stops][lookup[stops] < len(vocab)]
@@ -139,7 +139,7 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
             column = torch.multinomial(probs, 1)[:, 0]
         else:
             column = scores.argmax(-1)
-        token = column if vocab is None else vocab.to(device)[column]
+        token = column if vocab is None else vocab[column]
         ended = torch.isin(token, stops)
         for n, (row, t) in enumerate(zip(alive.tolist(), token.tolist(), strict=True)):
             new[row].append(t)

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from trl.kernels import ChunkedLogProbFunction
 
-from qwen_qlora.model.prompts import IGNORE
+from qwen_qlora.model.prompts import IGNORE, encode_example
 
 VOCAB_CHUNK = 32768  # vocabulary tile width (TRL's default for its fused head)
 
@@ -71,6 +71,12 @@ def corpus_vocab(examples: Iterable[dict[str, Any]], tokenizer: Any) -> torch.Te
     ids = {int(t) for ex in examples for t in ex["input_ids"]}
     ids.update(int(t) for t in tokenizer.all_special_ids)
     return torch.tensor(sorted(ids), dtype=torch.long)
+
+
+def records_vocab(preset: Any, tokenizer: Any, records: Iterable[dict[str, Any]]) -> torch.Tensor:
+    """`corpus_vocab` of prompt / completion records, each encoded as in training (long ones
+    included): the token subset `generate.vocab: corpus` samples from."""
+    return corpus_vocab([encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in records], tokenizer)
 
 
 class SupervisedHead:
