@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 
 from qwen_qlora.config import load_params
-from qwen_qlora.generate import Sampling
+from qwen_qlora.generation.decode import Sampling
 from qwen_qlora.io import read_jsonl
+from qwen_qlora.model.adapted import models_for_rows
 from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.prompts import IGNORE, encode_example
-from qwen_qlora.model.rows import models_for_rows
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Cost and effect of line-level selection (`qwen_qlora.line_selection`) on the trained
+"""Cost and effect of line-level selection (`qwen_qlora.generation.line_selection`) on the trained
 adapter: each verse line sampled K times, the one that scans in the requested meter and
 rhymes with its partner kept. K = 1 is the control (the same line-by-line writing, no
 choice). Side by side in one run: seconds per poem, compliance with the requested form
@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 from qwen_qlora.config import QuantParams, load_params
-from qwen_qlora.corpus.split import make_prompt
+from qwen_qlora.generation.line_selection import write_by_lines
 from qwen_qlora.io import read_jsonl
-from qwen_qlora.line_selection import write_by_lines
 from qwen_qlora.metrics.form_annotation import annotate_forms, assign_requests, common_forms, compliance, describe_form
 from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import known_texts, sample_quoting
@@ -28,6 +27,7 @@ from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import load_attributor
 from qwen_qlora.model.adapted import load_adapted
 from qwen_qlora.model.head import records_vocab
+from qwen_qlora.model.prompts import make_prompt
 from qwen_qlora.stats import mean_ci, share_ci
 
 

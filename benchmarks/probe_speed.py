@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 
 from qwen_qlora.config import load_params
-from qwen_qlora.generate import left_pad, probe_continuations
+from qwen_qlora.evaluation.probe import probe_continuations
+from qwen_qlora.generation.decode import left_pad
 from qwen_qlora.io import read_jsonl
-from qwen_qlora.model.adapted import adapter_switch
+from qwen_qlora.model.adapted import adapter_switch, models_for_rows
 from qwen_qlora.model.prompts import probe_parts
-from qwen_qlora.model.rows import models_for_rows
 from qwen_qlora.text import lines
 
 

@@ -31,14 +31,14 @@ from peft import get_peft_model
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from qwen_qlora.config import load_params
-from qwen_qlora.evaluate import collate, score_examples
-from qwen_qlora.generate import Sampling, decode
+from qwen_qlora.evaluation.scoring import collate, score_examples
+from qwen_qlora.generation.decode import Sampling, decode
 from qwen_qlora.io import read_jsonl
-from qwen_qlora.model.load import load_base, resolve_precision
 from qwen_qlora.model.head import corpus_vocab, score_batch
+from qwen_qlora.model.load import load_base, resolve_precision
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.model.prompts import encode_records, prompt_ids
-from qwen_qlora.train import build_trainer, sft_config
+from qwen_qlora.training.trainer import build_trainer, sft_config
 
 BACKWARD = {  # autograd node name prefix -> category
     "ChunkedLogProbFunctionBackward": "LM head + loss",

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from qwen_qlora.config import QuantParams, default_presets
-from qwen_qlora.evaluate import aggregate, perplexity_ratio, score_examples
+from qwen_qlora.evaluation.scoring import aggregate, perplexity_ratio, score_examples
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.model.load import fast_bf16, load_base
 from qwen_qlora.model.prompts import encode_example

@@ -17,12 +17,12 @@ from typing import Any
 import torch
 
 from qwen_qlora.config import load_params
-from qwen_qlora.evaluate import collate, length_batches
+from qwen_qlora.evaluation.scoring import collate, length_batches
 from qwen_qlora.io import read_jsonl
-from qwen_qlora.model.adapted import adapter_switch
+from qwen_qlora.model.adapted import adapter_switch, models_for_rows
 from qwen_qlora.model.head import score_batch
 from qwen_qlora.model.prompts import IGNORE, encode_example, fewshot_shots
-from qwen_qlora.model.rows import ROWS, models_for_rows
+from qwen_qlora.rows import ROWS
 
 
 @torch.no_grad()

@@ -103,7 +103,7 @@ def setup(base: Path, params_path: str, change: dict[str, Any], training: bool =
 
 def val_loss(model: Any, tok: Any, val: list[dict[str, Any]], batch_size: int) -> float:
     """Full-vocabulary val loss, token-weighted over every val token."""
-    from qwen_qlora.evaluate import collate, length_batches
+    from qwen_qlora.evaluation.scoring import collate, length_batches
     from qwen_qlora.model.head import score_batch
 
     model.eval()
@@ -125,7 +125,7 @@ def example_shape(train: list[dict[str, Any]], tok: Any, vocab: str) -> dict[str
 
 
 def run_train(base: Path, params_path: str, name: str, steps: int) -> dict[str, Any]:
-    from qwen_qlora.train import build_trainer, sft_config
+    from qwen_qlora.training.trainer import build_trainer, sft_config
 
     params, preset, cfg, precision, model, tok, train, val = setup(base, params_path, TRAIN_VARIANTS[name])
     cfg = cfg.model_copy(update={"max_steps": steps, "eval_steps": 10 * steps, "early_stopping_patience": 0})
@@ -145,7 +145,7 @@ def run_train(base: Path, params_path: str, name: str, steps: int) -> dict[str, 
 def run_evaluate(base: Path, params_path: str, name: str) -> dict[str, Any]:
     from score_equality import logits_scores  # the evaluate stage's scorer before model.head
 
-    from qwen_qlora.evaluate import collate, length_batches
+    from qwen_qlora.evaluation.scoring import collate, length_batches
     from qwen_qlora.model.head import score_batch
 
     params, preset, cfg, precision, model, tok, train, val = setup(base, params_path, {}, training=False)
@@ -164,7 +164,7 @@ def generate_sample(model: Any, tok: Any, preset: Any, prompts: list[str], seed:
     vocabulary, one left-padded batch; new tokens per row up to its EOS."""
     import torch
 
-    from qwen_qlora.generate import left_pad
+    from qwen_qlora.generation.decode import left_pad
     from qwen_qlora.model.prompts import prompt_ids
 
     ids, mask = left_pad([prompt_ids(preset, tok, p) for p in prompts], tok.pad_token_id, model.device)
@@ -192,12 +192,12 @@ def run_generate(base: Path, params_path: str, name: str, rows: int) -> dict[str
     train poems' tokens (the stage's default). Poem tokens are the sampled tokens up to
     each row's EOS; the variants draw different random numbers, so their poems differ."""
     from qwen_qlora.config import load_params
-    from qwen_qlora.corpus.split import make_prompt
-    from qwen_qlora.generate import sample
+    from qwen_qlora.generation.decode import sample
     from qwen_qlora.io import read_jsonl
     from qwen_qlora.metrics.form_annotation import assign_requests, common_forms
+    from qwen_qlora.model.adapted import models_for_rows
     from qwen_qlora.model.head import records_vocab
-    from qwen_qlora.model.rows import models_for_rows
+    from qwen_qlora.model.prompts import make_prompt
 
     params = load_params(params_path)
     g, preset = params.generate, params.model.selected

@@ -21,12 +21,13 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
-from qwen_qlora.evaluate import aggregate, perplexity_ratio, poems_better, score_examples
-from qwen_qlora.generate import probe_continuations, probe_hits
+from qwen_qlora.evaluation.probe import probe_continuations, probe_hits
+from qwen_qlora.evaluation.scoring import aggregate, perplexity_ratio, poems_better, score_examples
 from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics
+from qwen_qlora.model.adapted import models_for_rows
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import encode_example, fewshot_shots
-from qwen_qlora.model.rows import ROWS, models_for_rows
+from qwen_qlora.rows import ROWS
 from qwen_qlora.stats import difference_ci, flat, share_ci
 from qwen_qlora.text import lines
 

@@ -40,24 +40,23 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
-from qwen_qlora.corpus.split import make_prompt, prompt_prefix
-from qwen_qlora.gate import quoting_gate
-from qwen_qlora.generate import sample
+from qwen_qlora.generation.decode import sample
+from qwen_qlora.generation.selection import SELECTION_SCORE, candidate_score, row_of, selected_sample, selection_poets
 from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
-from qwen_qlora.metrics.form_annotation import (annotate_forms, assign_requests, common_forms, compliance,
-                                                 describe_form)
+from qwen_qlora.metrics.form_annotation import annotate_forms, assign_requests, common_forms, compliance, describe_form
+from qwen_qlora.metrics.gate import quoting_gate
 from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import train_attributor
+from qwen_qlora.model.adapted import models_for_rows
 from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
-from qwen_qlora.model.prompts import fewshot_shots
-from qwen_qlora.model.rows import ROWS, models_for_rows
-from qwen_qlora.samples import samples_markdown
-from qwen_qlora.selection import SELECTION_SCORE, candidate_score, row_of, selected_sample, selection_poets
+from qwen_qlora.model.prompts import fewshot_shots, make_prompt, prompt_prefix
+from qwen_qlora.report.samples import samples_markdown
+from qwen_qlora.rows import ROWS
 from qwen_qlora.stats import flat, share_ci
 from qwen_qlora.text import first_lines, lines
 

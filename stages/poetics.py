@@ -27,10 +27,10 @@ import time
 from pathlib import Path
 
 from qwen_qlora.config import load_params
+from qwen_qlora.generation.selection import selection_poets
 from qwen_qlora.io import atomic_open, read_jsonl, write_metrics
 from qwen_qlora.metrics.poetics import profile_distance, profile_from_forms, profile_intervals
 from qwen_qlora.metrics.style import evaluate_attributor, fit_delta, save_attributor, train_attributor
-from qwen_qlora.selection import selection_poets
 from qwen_qlora.stats import flat, mean_ci
 
 

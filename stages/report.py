@@ -19,7 +19,7 @@ import yaml
 
 from qwen_qlora.config import load_params
 from qwen_qlora.io import read_jsonl, write_text
-from qwen_qlora.report import build_context, read_series, render_report
+from qwen_qlora.report.page import build_context, read_series, render_report
 
 METRIC_FILES = ("eval", "generation", "poetics", "train", "corpus", "split")
 

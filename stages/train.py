@@ -25,15 +25,27 @@ from dvclive import Live
 from transformers import set_seed
 
 from qwen_qlora.config import load_params, to_dict
-from qwen_qlora.health import HealthError, check_examples, check_lora_targets
 from qwen_qlora.io import read_jsonl, write_json, write_metrics
-from qwen_qlora.launch import accelerate_command, device_map, is_main, launched
 from qwen_qlora.model.load import ModelLoadError, load_base, resolve_precision
-from qwen_qlora.model.lora import attach_lora, lora_config, lora_modules
+from qwen_qlora.model.lora import LoraTargetError, attach_lora, lora_config, lora_modules
 from qwen_qlora.model.prompts import encode_records
-from qwen_qlora.train import (best_eval, build_trainer, check_packing, checkpoint_step, fingerprint,
-                              mark_run, peak_memory_mb, preflight_report, project_code,
-                              resume_checkpoint, sft_config, summarize, trim_series)
+from qwen_qlora.training.health import HealthError, check_examples, check_lora_targets
+from qwen_qlora.training.launch import accelerate_command, device_map, is_main, launched
+from qwen_qlora.training.trainer import (
+    best_eval,
+    build_trainer,
+    check_packing,
+    checkpoint_step,
+    fingerprint,
+    mark_run,
+    peak_memory_mb,
+    preflight_report,
+    project_code,
+    resume_checkpoint,
+    sft_config,
+    summarize,
+    trim_series,
+)
 
 PATHS = ("data_dir", "base_dir", "ckpt_dir", "adapter_dir", "metrics", "live_dir")
 
@@ -126,7 +138,7 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except HealthError as err:
+    except (HealthError, LoraTargetError) as err:
         raise SystemExit(f"train: health check failed: {err}") from err
     except (ModelLoadError, ValueError) as err:
         raise SystemExit(f"train: {err}") from err

@@ -7,7 +7,7 @@ import pytest
 from fixtures.adapters import tiny_project
 from typer.testing import CliRunner
 
-from qwen_qlora.cli import app
+from qwen_qlora.app.cli import app
 
 runner = CliRunner()
 

@@ -4,11 +4,11 @@ import math
 
 import pytest
 import torch
+from fixtures.tiny_models import toy_records
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from fixtures.tiny_models import toy_records
 from qwen_qlora.config import LoraParams
-from qwen_qlora.evaluate import aggregate, length_batches, perplexity_ratio, poems_better, score_examples
+from qwen_qlora.evaluation.scoring import aggregate, length_batches, perplexity_ratio, poems_better, score_examples
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.model.prompts import encode_example

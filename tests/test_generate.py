@@ -3,15 +3,16 @@ a memorisation probe that can fire."""
 
 import pytest
 import torch
+from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, tiny_qwen, toy_records
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, tiny_qwen, toy_records
 from qwen_qlora.config import LoraParams
-from qwen_qlora.generate import Sampling, complete_verse_lines, decode, probe_continuations, probe_hits, sample
+from qwen_qlora.evaluation.probe import complete_verse_lines, probe_continuations, probe_hits
+from qwen_qlora.generation.decode import Sampling, decode, sample
 from qwen_qlora.model.head import corpus_vocab
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
-from qwen_qlora.samples import samples_markdown
+from qwen_qlora.report.samples import samples_markdown
 
 DECODE = dict(temperature=1.0, top_p=0.95, repetition_penalty=1.1, max_new_tokens=12)
 
@@ -156,7 +157,7 @@ def test_adapter_switch_changes_samples(model):
 
 def overfit(records, steps=120):
     """A tiny model trained on the records until it recites them (full fine-tune, one batch)."""
-    from qwen_qlora.evaluate import collate
+    from qwen_qlora.evaluation.scoring import collate
     from qwen_qlora.model.prompts import encode_example
 
     tok, preset = char_tokenizer(), gemma_preset()

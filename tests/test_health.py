@@ -3,8 +3,15 @@ import math
 import pytest
 import torch
 
-from qwen_qlora.health import (HealthError, check_batch, check_examples, check_finite,
-                               check_lora_targets, moved, supervised_tokens)
+from qwen_qlora.training.health import (
+    HealthError,
+    check_batch,
+    check_examples,
+    check_finite,
+    check_lora_targets,
+    moved,
+    supervised_tokens,
+)
 
 SCOPE = r"model\.layers\.\d+\..*"
 

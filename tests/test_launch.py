@@ -1,4 +1,4 @@
-from qwen_qlora.launch import accelerate_command, is_main, launched
+from qwen_qlora.training.launch import accelerate_command, is_main, launched
 
 
 def test_two_cpu_processes_use_multi_gpu_flag_not_cpu():

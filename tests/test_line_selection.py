@@ -3,7 +3,7 @@ model (shape of the poem, one batch per line, seeded)."""
 
 import torch
 
-from qwen_qlora.line_selection import PARTNERS, _position, line_score, write_by_lines
+from qwen_qlora.generation.line_selection import PARTNERS, _position, line_score, write_by_lines
 from qwen_qlora.metrics.form_annotation import request_form
 from qwen_qlora.metrics.stress import parse_stressed
 

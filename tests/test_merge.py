@@ -10,7 +10,7 @@ import torch
 from fixtures.adapters import save_adapter
 from transformers import AutoModelForCausalLM
 
-from qwen_qlora.merge import TOLERANCE, MergeError, compare_logits, merge_adapter, model_card
+from qwen_qlora.app.merge import TOLERANCE, MergeError, compare_logits, merge_adapter, model_card
 
 
 @pytest.fixture(scope="module")

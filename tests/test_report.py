@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fixtures.report_inputs import HOSTILE, THEMES, write_inputs
 
-from qwen_qlora import charts
-from qwen_qlora.report import build_context, eval_table, poem_lines, render_report, sample_flags
+from qwen_qlora.report import charts
+from qwen_qlora.report.page import build_context, eval_table, poem_lines, render_report, sample_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 

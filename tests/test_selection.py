@@ -1,7 +1,7 @@
 """Poetics-guided selection: the score, the gate's veto and the reference-poet halves."""
 
+from qwen_qlora.generation.selection import candidate_score, choose, row_of, selected_sample, selection_poets
 from qwen_qlora.metrics.form_annotation import request_form
-from qwen_qlora.selection import candidate_score, choose, row_of, selected_sample, selection_poets
 
 
 def sample_form(meter: str, scheme: str | None, stanzas: int, rhyme_rate: float, regularity: float) -> dict:

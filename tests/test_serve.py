@@ -13,11 +13,11 @@ import pytest
 from fixtures.adapters import tiny_project
 from werkzeug.serving import make_server
 
-import qwen_qlora.generate
+import qwen_qlora.generation.decode
+from qwen_qlora.app.poet import Poet, Sampling
+from qwen_qlora.app.serve import create_app
 from qwen_qlora.config import load_params
 from qwen_qlora.metrics.form_annotation import request_form
-from qwen_qlora.poet import Poet, Sampling
-from qwen_qlora.serve import create_app
 
 THEMES = ["зима", "море"]
 IAMB_WORDS = "ямбом, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки"
@@ -140,7 +140,7 @@ def test_model_failure_is_one_line_on_the_page(server, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA out of memory\n  at some frame")
 
-    monkeypatch.setattr(qwen_qlora.generate, "decode", broken)
+    monkeypatch.setattr(qwen_qlora.generation.decode, "decode", broken)
     status, page = post(url, theme="зима")
     assert status == 500 and "the model failed: RuntimeError: CUDA out of memory" in page
     assert "some frame" not in page and "Traceback" not in page
@@ -150,7 +150,7 @@ def test_requests_queue_on_one_model(server):
     """Two requests at once: the model is never used by both at the same time."""
     url, poet = server
     active, peak, lock = [0], [0], threading.Lock()
-    original = qwen_qlora.generate.decode
+    original = qwen_qlora.generation.decode.decode
 
     def counting(*args, **kwargs):
         with lock:
@@ -162,7 +162,7 @@ def test_requests_queue_on_one_model(server):
             with lock:
                 active[0] -= 1
 
-    qwen_qlora.generate.decode = counting
+    qwen_qlora.generation.decode.decode = counting
     try:
         results = []
         threads = [threading.Thread(target=lambda s=s: results.append(post(url, theme="зима", seed=str(s))))
@@ -172,5 +172,5 @@ def test_requests_queue_on_one_model(server):
         for t in threads:
             t.join()
     finally:
-        qwen_qlora.generate.decode = original
+        qwen_qlora.generation.decode.decode = original
     assert [r[0] for r in results] == [200, 200, 200] and peak[0] == 1

@@ -16,16 +16,32 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from qwen_qlora.config import LoraParams, PresetParams, QuantParams, TrainParams, default_presets
-from qwen_qlora.health import HealthError
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.model.head import SupervisedHead
 from qwen_qlora.model.load import fast_bf16, load_base, resolve_precision
-from qwen_qlora.model.lora import (attach_lora, keep_4bit_differentiable, lora_b_weights, lora_config,
-                                  lora_modules)
+from qwen_qlora.model.lora import (
+    LoraTargetError,
+    attach_lora,
+    keep_4bit_differentiable,
+    lora_b_weights,
+    lora_config,
+    lora_modules,
+)
 from qwen_qlora.model.prompts import IGNORE, encode_records
-from qwen_qlora.train import (best_eval, build_trainer, check_packing, checkpoint_step, fingerprint,
-                              mark_run, project_code, resume_checkpoint, sft_config, summarize,
-                              trim_series)
+from qwen_qlora.training.health import HealthError
+from qwen_qlora.training.trainer import (
+    best_eval,
+    build_trainer,
+    check_packing,
+    checkpoint_step,
+    fingerprint,
+    mark_run,
+    project_code,
+    resume_checkpoint,
+    sft_config,
+    summarize,
+    trim_series,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,7 +192,7 @@ def test_adapters_that_never_move_are_reported(gemma_base, tmp_path):
 def test_lora_on_no_module_is_reported(gemma_base):
     path, preset = gemma_base
     model, _ = load_base(path, preset, QuantParams(load_in_4bit=False))
-    with pytest.raises(HealthError, match="attached to no module"):
+    with pytest.raises(LoraTargetError, match="attached to no module"):
         attach_lora(model, lora_config(LoraParams(target_modules=["qkv"]), preset))
 
 

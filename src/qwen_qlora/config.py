@@ -21,6 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from qwen_qlora.rows import ROWS
+
 SCHEMA_FILE = "params.schema.json"
 
 
@@ -419,7 +421,7 @@ REFERENCE_THEMES = ["любовь", "память", "природа", "грус�
                     "разлука", "город", "вера"]
 
 
-MODEL_ROWS = ["base", "base_4bit", "base_fewshot", "adapted_4bit", "adapted"]
+MODEL_ROWS = list(ROWS)
 
 
 def check_rows(rows: list[str], key: str) -> None:

@@ -3,15 +3,15 @@
 import random
 
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_qlora.config import SplitParams
 from qwen_qlora.corpus.dedup import containment, jaccard, shingles
-from qwen_qlora.corpus.split import leak_groups, make_prompt, prompt_prefix, split_corpus
-from qwen_qlora.metrics.form_annotation import request_form
+from qwen_qlora.corpus.split import leak_groups, split_corpus
 from qwen_qlora.corpus.themes import NEUTRAL_THEME, assign_theme, leaked_words, lemma
+from qwen_qlora.metrics.form_annotation import request_form
+from qwen_qlora.model.prompts import make_prompt, prompt_prefix
 from qwen_qlora.text import content_words
 
 WORDS = ("ветер сад река луна свеча окно дорога осень песня берег тень звезда город "

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qwen_qlora.gate import quoting_gate
+from qwen_qlora.metrics.gate import quoting_gate
 from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, toy_records
 
-from qwen_qlora.evaluate import collate, score_examples
+from qwen_qlora.evaluation.scoring import collate, score_examples
 from qwen_qlora.model.head import SupervisedHead, corpus_vocab, score_batch
 from qwen_qlora.model.prompts import IGNORE, encode_records
 

@@ -6,8 +6,8 @@ from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, tiny_
 from peft import LoraConfig
 
 from qwen_qlora.config import LoraParams, default_presets
-from qwen_qlora.health import HealthError, check_lora_targets
 from qwen_qlora.model.lora import attach_lora, lora_b_weights, lora_config, lora_modules, target_pattern
+from qwen_qlora.training.health import HealthError, check_lora_targets
 
 
 def test_pattern_keeps_lora_off_the_vision_tower():

@@ -9,15 +9,15 @@ test (the reported figures; never seen by training or selection). Each target po
 becomes a prompt/completion pair whose theme never repeats its title or first line
 (`themes.leaked_words`); all other poets form `reference`.
 
-The prompt (`make_prompt`) names the theme and, with `split.prompt_form: annotated`,
-the poem's form in words when its annotation (the `annotate` stage) is confident:
-"Напиши стихотворение на тему: память. Форма: ямбом, 5 стоп, рифмовка ABAB, 3 строфы
-по 4 строки". The same function words the requests at generation time.
+The prompt wording (`model.prompts.make_prompt`) names the theme and, with
+`split.prompt_form: annotated`, the poem's form in words when its annotation (the
+`annotate` stage) is confident: "Напиши стихотворение на тему: память. Форма: ямбом,
+5 стоп, рифмовка ABAB, 3 строфы по 4 строки". The same function words the requests at
+generation time.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from qwen_qlora.config import SplitParams
 from qwen_qlora.corpus.dedup import UnionFind, near_duplicate_pairs
 from qwen_qlora.corpus.themes import assign_theme, leaked_words
-from qwen_qlora.metrics.form_annotation import describe_form
+from qwen_qlora.model.prompts import make_prompt
 
 LOOSE_JACCARD = 0.2
 LOOSE_CONTAINMENT = 0.5
@@ -39,24 +39,6 @@ def leak_groups(texts: list[str], k: int = 3, loose_jaccard: float = LOOSE_JACCA
     for a, b, _ in near_duplicate_pairs(texts, loose_jaccard, k, loose_containment):
         uf.union(a, b)
     return [uf.find(i) for i in range(len(texts))]
-
-
-def make_prompt(p: SplitParams, theme: str, form: dict | None = None) -> str:
-    """The request for a poem on `theme`: `prompt_template` when `prompt_form` is none;
-    else `form_template` with the form in words when `form` is a confident annotation
-    or request, and `theme_template` (no form named) when it is not."""
-    if p.prompt_form == "none":
-        return p.prompt_template.format(theme=theme)
-    if form is not None and form.get("confident"):
-        return p.form_template.format(theme=theme, form=describe_form(form))
-    return p.theme_template.format(theme=theme)
-
-
-def prompt_prefix(p: SplitParams) -> str:
-    """The fixed text every prompt starts with ("Напиши стихотворение"): where a
-    few-shot sample that starts writing the next request is cut."""
-    heads = [t.split("{theme}")[0] for t in (p.prompt_template, p.form_template, p.theme_template)]
-    return os.path.commonprefix(heads).strip()
 
 
 def to_example(poem: dict[str, Any], p: SplitParams, form: dict | None = None) -> dict[str, Any]:

@@ -7,6 +7,8 @@ scored and sampled by one code path.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from peft import PeftModel
 
 from qwen_qlora.config import PresetParams, QuantParams
 from qwen_qlora.model.load import ModelLoadError, load_base, resolve_precision
+from qwen_qlora.rows import ROWS
 
 
 def load_adapted(base_dir: str | Path, adapter_dir: str | Path, preset: PresetParams,
@@ -38,3 +41,27 @@ def adapter_switch(model: Any, enabled: bool) -> AbstractContextManager:
     if enabled or not hasattr(model, "disable_adapter"):
         return nullcontext()
     return model.disable_adapter()
+
+
+def active_rows(names: Sequence[str], quant: QuantParams) -> list[str]:
+    """The requested rows that exist for this quantization setting, in `ROWS` order."""
+    unknown = sorted(set(names) - set(ROWS))
+    if unknown:
+        raise ValueError(f"unknown model rows {unknown}; choose from {list(ROWS)}")
+    return [n for n in ROWS if n in names and (quant.load_in_4bit or not ROWS[n].quantized)]
+
+
+def models_for_rows(base_dir: str | Path, adapter_dir: str | Path, preset: PresetParams,
+                    quant: QuantParams, precision: str, names: Sequence[str]
+                    ) -> Iterator[tuple[list[str], Any, Any]]:
+    """(rows, model, tokenizer) for each base the rows need (as shipped, then 4-bit), one
+    loaded at a time; each model carries the adapter, switched off for base rows."""
+    for quantized in (False, True):
+        rows = [n for n in active_rows(names, quant) if ROWS[n].quantized == quantized]
+        if not rows:
+            continue
+        q = quant if quantized else quant.model_copy(update={"load_in_4bit": False})
+        model, tokenizer = load_adapted(base_dir, adapter_dir, preset, q, precision)
+        yield rows, model, tokenizer
+        del model
+        gc.collect()

@@ -14,7 +14,10 @@ from typing import Any
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
 from qwen_qlora.config import LoraParams, PresetParams
-from qwen_qlora.health import HealthError
+
+
+class LoraTargetError(ValueError):
+    """LoRA matched no module of the model; training catches it as a failed health check."""
 
 
 def target_pattern(lora: LoraParams, preset: PresetParams) -> str:
@@ -82,9 +85,9 @@ def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = F
         if "not found in the base model" not in str(err) and "Target modules" not in str(err):
             raise
         linear = [n for n, m in model.named_modules() if type(m).__name__.startswith("Linear")][:3]
-        raise HealthError(f"LoRA attached to no module: pattern {config.target_modules!r} matched "
-                          f"nothing in {type(model).__name__} (linear layers look like {linear}); "
-                          "fix lora.target_modules or the preset's lora_scope") from err
+        raise LoraTargetError(f"LoRA attached to no module: pattern {config.target_modules!r} matched "
+                              f"nothing in {type(model).__name__} (linear layers look like {linear}); "
+                              "fix lora.target_modules or the preset's lora_scope") from err
 
 
 def lora_modules(model: Any) -> list[str]:

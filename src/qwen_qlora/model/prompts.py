@@ -1,4 +1,5 @@
-"""Prompt formatting per model family, and prompt/completion pairs as training tokens.
+"""The prompt wording (a request for a poem on a theme, optionally in a form), its
+formatting per model family, and prompt/completion pairs as training tokens.
 
 The same `prompt_ids` serve training and generation, so the model is trained on exactly
 the context it later sees. The completion is tokenized on its own and followed by the
@@ -8,16 +9,38 @@ model learns to stop; every prompt token is masked with -100 and never learned.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
-from qwen_qlora.config import PresetParams
+from qwen_qlora.config import PresetParams, SplitParams
 from qwen_qlora.text import lines
 
 IGNORE = -100
 
 
 Shot = tuple[str, str]  # (prompt, poem): a worked example for few-shot prompting
+
+
+def make_prompt(p: SplitParams, theme: str, form: dict | None = None) -> str:
+    """The request for a poem on `theme`: `prompt_template` when `prompt_form` is none;
+    else `form_template` with the form in words when `form` is a confident annotation
+    or request, and `theme_template` (no form named) when it is not."""
+    if p.prompt_form == "none":
+        return p.prompt_template.format(theme=theme)
+    if form is not None and form.get("confident"):
+        # The form's words come from the annotation's vocabulary; imported here so that
+        # training and scoring, which never name a form, do not load the poetics analysers.
+        from qwen_qlora.metrics.form_annotation import describe_form
+        return p.form_template.format(theme=theme, form=describe_form(form))
+    return p.theme_template.format(theme=theme)
+
+
+def prompt_prefix(p: SplitParams) -> str:
+    """The fixed text every prompt starts with ("Напиши стихотворение"): where a
+    few-shot sample that starts writing the next request is cut."""
+    heads = [t.split("{theme}")[0] for t in (p.prompt_template, p.form_template, p.theme_template)]
+    return os.path.commonprefix(heads).strip()
 
 
 def format_prompt(preset: PresetParams, tokenizer: Any, prompt: str, shots: Sequence[Shot] = ()) -> str:

@@ -24,9 +24,9 @@ from typing import Any
 
 from flask import Flask, render_template, request
 
-from qwen_qlora.poet import MODELS, Poet, Sampling
+from qwen_qlora.app.poet import MODELS, Poet, Sampling
 
-log = logging.getLogger("qwen_qlora.serve")
+log = logging.getLogger("qwen_qlora.app.serve")
 FIELDS = {"temperature": float, "top_p": float, "max_new_tokens": int, "seed": int, "repetition_penalty": float}
 
 

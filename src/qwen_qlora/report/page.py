@@ -19,17 +19,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from qwen_qlora import charts
+from qwen_qlora.report import charts
+from qwen_qlora.rows import ROWS, SELECTED_LABELS
 
 # Model rows in the order people read them, with what each one is.
-ROWS = {
-    "base": "base (as shipped, 16/32-bit)",
-    "base_4bit": "base, NF4 (the training base)",
-    "base_fewshot": "base, few-shot (3 train poems in the prompt)",
-    "adapted_4bit": "adapted, adapter on the NF4 base",
-    "adapted": "adapted, adapter on the 16/32-bit base (deployed)",
-    "adapted_selected": "adapted, best of N candidates by form and style (selection, not learning)",
-}
+LABELS = {name: row.label for name, row in ROWS.items()} | SELECTED_LABELS
 NOT_ROWS = {"headline", "vs_fewshot", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
             "selection"}
 # Per-sample keys that are shown in their own place, not as flags.
@@ -71,7 +65,7 @@ def fmt(v: Any) -> str:
 def model_rows(section: dict[str, Any], extra_first: tuple[str, ...] = ()) -> list[str]:
     """Row names of a metrics file in reading order: known rows first, then others."""
     names = [k for k, v in section.items() if isinstance(v, dict) and k not in NOT_ROWS]
-    order = list(extra_first) + list(ROWS)
+    order = list(extra_first) + list(LABELS)
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), names.index(n)))
 
 
@@ -93,7 +87,7 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
     names = [n for n in model_rows(ev) if any(k.endswith("_perplexity") for k in ev[n])]
     keys = [(k, label) for k, label in keys if any(k in ev[n] for n in names)]
     # Row descriptions belong to the current format (test split); older files keep bare names.
-    rows = [{"name": n, "label": ROWS.get(n, n) if split == "test" else n,
+    rows = [{"name": n, "label": LABELS.get(n, n) if split == "test" else n,
              "cells": [with_interval(ev[n], k) or {"value": "", "interval": ""} for k, _ in keys]}
             for n in names]
     headline = ev.get("headline") or ev.get("delta") or {}
@@ -373,7 +367,7 @@ def build_context(*, run: dict[str, Any], metrics: dict[str, dict[str, Any]], co
 
 def render_report(context: dict[str, Any]) -> str:
     """The page as one HTML string (autoescaped; charts are trusted inline SVG)."""
-    env = Environment(loader=PackageLoader("qwen_qlora", "templates"),
+    env = Environment(loader=PackageLoader("qwen_qlora.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"], default=True),
                       trim_blocks=True, lstrip_blocks=True)
     return env.get_template("report.html.j2").render(**context)

@@ -46,11 +46,11 @@ from trl import SFTConfig, SFTTrainer
 from trl.trainer.callbacks import RichProgressCallback
 
 from qwen_qlora.config import PresetParams, TrainParams
-from qwen_qlora.health import HealthCallback, check_batch, check_finite
 from qwen_qlora.model.head import SupervisedHead, corpus_vocab
 from qwen_qlora.model.load import Precision
 from qwen_qlora.model.lora import lora_b_weights
 from qwen_qlora.model.prompts import IGNORE, show_mask
+from qwen_qlora.training.health import HealthCallback, check_batch, check_finite
 
 FINGERPRINT = "run_fingerprint.json"
 

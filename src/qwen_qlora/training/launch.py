@@ -3,7 +3,7 @@
 `accelerate launch --cpu --num_processes 2` silently starts a single process, so the
 command uses `--multi_gpu` (torchrun underneath); on a machine without GPUs the Trainer
 then runs DDP over gloo on CPU. A config file (`train.accelerate_config`) replaces the
-flags, e.g. for FSDP or DeepSpeed on GPUs (see the docstring of `qwen_qlora.train`).
+flags, e.g. for FSDP or DeepSpeed on GPUs (see the docstring of `qwen_qlora.training.trainer`).
 """
 
 from __future__ import annotations

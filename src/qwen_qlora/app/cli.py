@@ -35,7 +35,7 @@ PARAMS = typer.Option(Path("params.yaml"), help="Pipeline parameters (preset, qu
 ADAPTER = typer.Option(Path("models/adapter"), help="The trained adapter folder.")
 
 
-OUR_ERRORS = [("qwen_qlora.model.load", "ModelLoadError"), ("qwen_qlora.merge", "MergeError")]
+OUR_ERRORS = [("qwen_qlora.model.load", "ModelLoadError"), ("qwen_qlora.app.merge", "MergeError")]
 
 
 def readable_errors(fn: Callable) -> Callable:
@@ -64,7 +64,7 @@ def readable_errors(fn: Callable) -> Callable:
 def _sampling(params: Any, temperature: float | None, top_p: float | None, max_new_tokens: int | None, seed: int,
               repetition_penalty: float | None, n: int = 1) -> Any:
     """Sampling settings: the options given, else params.yaml `generate`."""
-    from qwen_qlora.poet import Sampling
+    from qwen_qlora.app.poet import Sampling
 
     g = params.generate
     pick = lambda given, default: default if given is None else given  # noqa: E731
@@ -74,14 +74,14 @@ def _sampling(params: Any, temperature: float | None, top_p: float | None, max_n
 
 
 def _load_poet(params: Any, adapter: Path, scansion: bool) -> Any:
-    from qwen_qlora.poet import Poet
+    from qwen_qlora.app.poet import Poet
 
     with console.status(f"loading {params.model.preset} with the adapter from {adapter} ..."):
         return Poet.load(params, adapter, attributor_path=DEFAULT_ATTRIBUTOR, scansion=scansion)
 
 
 def check_theme(theme: str) -> str:
-    from qwen_qlora.poet import check_theme as check
+    from qwen_qlora.app.poet import check_theme as check
 
     return check(theme)
 
@@ -225,8 +225,8 @@ def serve(
 
     Example: [bold]qwen-qlora serve --port 7860[/bold], then open http://127.0.0.1:7860
     """
-    from qwen_qlora.serve import create_app
-    from qwen_qlora.serve import serve as run
+    from qwen_qlora.app.serve import create_app
+    from qwen_qlora.app.serve import serve as run
 
     p = _params(params)
     defaults = _sampling(p, None, None, None, 0, None)
@@ -263,8 +263,8 @@ def merge(
 
     Example: [bold]qwen-qlora merge --out merged/ --dtype bf16[/bold]
     """
+    from qwen_qlora.app.merge import merge_adapter, model_card
     from qwen_qlora.config import to_dict
-    from qwen_qlora.merge import merge_adapter, model_card
 
     p = _params(params)
     metrics = {n: json.loads(f.read_text(encoding="utf-8")) for n in ("eval", "generation", "poetics", "split")

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from qwen_qlora.generate import Sampling, decode
+from qwen_qlora.generation.decode import Sampling, decode
 from qwen_qlora.metrics.meter import fit_line
 from qwen_qlora.metrics.rhyme import endings_rhyme, line_ending
 from qwen_qlora.metrics.stress import StressedLine, Stresser

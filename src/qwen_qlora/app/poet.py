@@ -83,9 +83,9 @@ class Poet:
         """{model: [poem, ...]}; each poem {text, prompt, new_tokens, stopped_at_eos, scan?}. The
         same theme, settings and seed give the same poems. `form`: a requested form
         (`form_annotation.request_form`), named in the prompt as in training."""
-        from qwen_qlora.corpus.split import make_prompt
-        from qwen_qlora.generate import sample  # torch/peft: imported when poems are written
+        from qwen_qlora.generation.decode import sample  # torch/peft: imported when poems are written
         from qwen_qlora.metrics.poetics import scan_poem
+        from qwen_qlora.model.prompts import make_prompt
 
         theme, sampling = check_theme(theme), sampling.check()
         unknown = set(models) - set(MODELS)

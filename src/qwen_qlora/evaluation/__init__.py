@@ -1,0 +1,1 @@
+"""Scoring the model rows on held-out poems, and the memorisation checks."""
