@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from flask import Flask, render_template, request
+from jinja2 import ChoiceLoader, PackageLoader
 
 from qwen_qlora.app.poet import MODELS, Poet, Sampling
 
@@ -49,6 +50,8 @@ def create_app(poet: Poet, themes: list[str], defaults: Sampling, forms: dict[st
     (`form_annotation.describe_form`), offered beside "any form"."""
     forms = forms or {}
     app = Flask(__name__, template_folder="templates")
+    # The page shares the report's stylesheet (report/templates/report.css).
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, PackageLoader("qwen_qlora.report", "templates")])
     app.jinja_env.autoescape = True  # Flask escapes only *.html by name; these are *.html.j2
 
     @app.route("/", methods=["GET", "POST"])
