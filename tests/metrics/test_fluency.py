@@ -96,3 +96,35 @@ def test_summary_of_texts_without_words_and_of_nothing(morph):
 def test_top_unknown_words_by_count(morph):
     records = [text_fluency(t, morph) for t in [INVENTED, "Уильнях, уильнях!", REAL]]
     assert top_unknown_words(records, 2) == [("уильнях", 3), ("охрустать", 1)]
+
+
+def test_adjective_noun_agreement(morph):
+    from qwen_qlora.metrics.fluency import agrees
+
+    assert agrees("красная", "роза", morph)
+    assert agrees("белой", "ночью", morph)
+    assert agrees("сиротливый", "сирота", morph)  # common gender noun
+    assert not agrees("красный", "роза", morph)
+    assert not agrees("белые", "ночь", morph)
+    assert not agrees("синем", "рукой", morph)
+
+
+def test_disagreeing_pairs_are_found_only_between_adjacent_unambiguous_words(morph):
+    record = text_fluency("Белый ночь светла,\nБелая ночь, синем рукой.", morph)
+    assert record["n_adj_noun_pairs"] == 3
+    assert record["disagreeing_pairs"] == ["белый ночь", "синем рукой"]
+    # punctuation between, a paucal numeral before, a first word that may be a noun
+    # (красный: also a Red Army man): not judged
+    record = text_fluency("Лес тёмный, ночь.\nДва тёмных леса.\nКрасный роза.", morph)
+    assert record["n_adj_noun_pairs"] == 0
+    assert record["disagreeing_pairs"] == []
+
+
+def test_summary_carries_the_disagreeing_pair_share(morph):
+    records = [text_fluency(t, morph) for t in ["Тёмный лес.", "Тёмная лес."] * 5]
+    summary = fluency_summary(records, seed=0)
+    assert summary["n_adj_noun_pairs"] == 10
+    assert summary["disagreeing_pair_share"] == 0.5
+    assert summary["disagreeing_pair_share_ci_low"] < 0.5 < summary["disagreeing_pair_share_ci_high"]
+    assert fluency_summary([text_fluency("Горит свеча.", morph)])["disagreeing_pair_share"] is None
+    assert top_unknown_words(records, 1, "disagreeing_pairs") == [("темная лес", 5)]

@@ -22,7 +22,15 @@ lowercase, stress marks dropped, ``ё`` -> ``е``. Then:
   ``Слепнево`` is Russian but not in the dictionary; they are counted in ``n_names``.
   A mixed-script token (Cyrillic with a Latin look-alike letter) is judged, and unknown.
 
-`text_fluency` gives one text's counts and unknown words; `fluency_summary` pools them
+Agreement, a cheap grammar check: each pair of adjacent words in a verse line (only
+spaces between them) where every parse of the first is a full adjective and every parse
+of the second a noun, both known, is judged; it disagrees when no pair of their parses
+shares case and number (and gender in the singular; common-gender and indeclinable
+nouns match any). A pair after ``два/три/четыре/оба/полтора`` is skipped (``два
+красных стола`` is correct). Verse inverts and splits phrases (``любовь моей ... души``),
+so her own poems disagree on 1-4% of such pairs: read a model's share against hers.
+
+`text_fluency` gives one text's counts, unknown and disagreeing words; `fluency_summary` pools them
 over a model's texts with a 95% bootstrap interval (texts resampled, `stats.ratio_ci`);
 `top_unknown_words` lists the commonest unknown words for the report.
 """
@@ -43,6 +51,9 @@ _DIGIT = re.compile(r"\d")
 _HYPHENS = re.compile("[-\u2010\u2011]")
 # After these a capital letter starts a sentence or a quotation, not a name.
 _SENTENCE_START = set(".!?…:«\"„“—–-(")
+# Second genitive and locative (чаю, в саду) agree as the main case.
+_CASE = {"gen1": "gent", "gen2": "gent", "loc1": "loct", "loc2": "loct", "acc2": "accs"}
+_PAUCAL = frozenset("два две три четыре оба обе полтора полторы".split())
 
 
 @lru_cache(maxsize=1)
@@ -61,31 +72,69 @@ def is_known(word: str, morph: Any) -> bool:
     return len(parts) > 1 and all(p and morph.word_is_known(p) for p in parts)
 
 
-def _line_tokens(line: str) -> list[tuple[str, bool]]:
-    """(word, looks like a proper name) for each word of a verse line, in order."""
+def _line_tokens(line: str) -> list[tuple[str, bool, bool]]:
+    """(word, looks like a proper name, only spaces since the previous word) for each
+    word of a verse line, in order."""
     norm, cased = normalize(line), strip_marks(line)
     aligned = len(norm) == len(cased)  # lowercasing kept every offset (true for Cyrillic)
     out, pos = [], 0
     for i, word in enumerate(words(line)):
         start = norm.find(word, pos)
+        adjacent = i > 0 and not norm[pos:start].strip()
         pos = start + len(word)
         name = False
-        if aligned and i > 0 and start >= 0 and cased[start].isupper():
+        if aligned and i > 0 and cased[start].isupper():
             before = cased[:start].rstrip()
             name = not before or before[-1] not in _SENTENCE_START
-        out.append((word, name))
+        out.append((word, name, adjacent))
     return out
+
+
+def agrees(adjective: str, noun: str, morph: Any) -> bool:
+    """True when some parse of the adjective and some parse of the noun share case,
+    number and (in the singular) gender."""
+    for a in morph.parse(adjective):
+        for n in morph.parse(noun):
+            if _CASE.get(a.tag.case, a.tag.case) != _CASE.get(n.tag.case, n.tag.case):
+                continue
+            if a.tag.number != n.tag.number and "Fixd" not in n.tag:
+                continue
+            if (a.tag.number == "sing" and a.tag.gender and n.tag.gender and a.tag.gender != n.tag.gender
+                    and "ms-f" not in n.tag):
+                continue
+            return True
+    return False
+
+
+def _is_only(word: str, pos: str, morph: Any) -> bool:
+    return morph.word_is_known(word) and all(p.tag.POS == pos for p in morph.parse(word))
+
+
+def _agreement_pairs(tokens: list[tuple[str, bool, bool]], morph: Any) -> list[tuple[str, str]]:
+    """The judged adjective-noun pairs of one line's tokens (see module doc)."""
+    pairs = []
+    for i in range(1, len(tokens)):
+        (first, _, _), (second, _, adjacent) = tokens[i - 1], tokens[i]
+        if not adjacent or (i > 1 and tokens[i - 2][0] in _PAUCAL):
+            continue
+        if _is_only(first, "ADJF", morph) and _is_only(second, "NOUN", morph):
+            pairs.append((first, second))
+    return pairs
 
 
 def text_fluency(text: str, morph: Any | None = None) -> dict[str, Any]:
     """One text's judged words (``n_words``), known ones (``n_known``), its share
     (None with no judged word), the unknown words in order, and the words not judged
-    as names (``n_names``), foreign (``n_foreign``) or numbers (``n_numbers``)."""
+    as names (``n_names``), foreign (``n_foreign``) or numbers (``n_numbers``); the
+    judged adjective-noun pairs (``n_adj_noun_pairs``) and the disagreeing ones."""
     morph = morph or load_morph()
     counts = {"n_words": 0, "n_known": 0, "n_names": 0, "n_foreign": 0, "n_numbers": 0}
     unknown: list[str] = []
+    pairs: list[tuple[str, str]] = []
     for line in lines(text):
-        for word, name in _line_tokens(line):
+        tokens = _line_tokens(line)
+        pairs.extend(_agreement_pairs(tokens, morph))
+        for word, name, _ in tokens:
             if _DIGIT.search(word):
                 counts["n_numbers"] += 1
             elif not _CYRILLIC.search(word):
@@ -99,7 +148,9 @@ def text_fluency(text: str, morph: Any | None = None) -> dict[str, Any]:
                 else:
                     unknown.append(word)
     share = counts["n_known"] / counts["n_words"] if counts["n_words"] else None
-    return {**counts, "known_word_share": share, "unknown_words": unknown}
+    disagreeing = [f"{a} {n}" for a, n in pairs if not agrees(a, n, morph)]
+    return {**counts, "known_word_share": share, "unknown_words": unknown,
+            "n_adj_noun_pairs": len(pairs), "disagreeing_pairs": disagreeing}
 
 
 def known_word_share(texts: Sequence[str], morph: Any | None = None) -> dict[str, Any]:
@@ -112,8 +163,9 @@ def known_word_share(texts: Sequence[str], morph: Any | None = None) -> dict[str
 
 
 def fluency_summary(records: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
-    """A model's pooled known-word share over its texts' `text_fluency` records, with a
-    95% bootstrap interval over texts, and the counts behind it; flat and JSON-ready."""
+    """A model's pooled known-word share and disagreeing adjective-noun pair share over
+    its texts' `text_fluency` records, each with a 95% bootstrap interval over texts,
+    and the counts behind them; flat and JSON-ready."""
     if not records:
         raise ValueError("fluency: no texts to score; check the generate stage output")
     n_words = [r["n_words"] for r in records]
@@ -126,10 +178,19 @@ def fluency_summary(records: Sequence[dict[str, Any]], seed: int = 0) -> dict[st
     else:
         out.update({"known_word_share": None, "known_word_share_ci_low": None,
                     "known_word_share_ci_high": None})
+    n_pairs = [r["n_adj_noun_pairs"] for r in records]
+    out["n_adj_noun_pairs"] = sum(n_pairs)
+    if sum(n_pairs):
+        bad = [len(r["disagreeing_pairs"]) for r in records]
+        out.update(flat("disagreeing_pair_share", ratio_ci(bad, n_pairs, seed)))
+    else:
+        out.update({"disagreeing_pair_share": None, "disagreeing_pair_share_ci_low": None,
+                    "disagreeing_pair_share_ci_high": None})
     return out
 
 
-def top_unknown_words(records: Sequence[dict[str, Any]], n: int = 20) -> list[tuple[str, int]]:
-    """The `n` commonest unknown words over the records, (word, count), commonest first
-    (ties in order of first appearance)."""
-    return Counter(w for r in records for w in r["unknown_words"]).most_common(n)
+def top_unknown_words(records: Sequence[dict[str, Any]], n: int = 20,
+                      field: str = "unknown_words") -> list[tuple[str, int]]:
+    """The `n` commonest unknown words (or, with ``field="disagreeing_pairs"``, pairs)
+    over the records, (word, count), commonest first (ties in order of first appearance)."""
+    return Counter(w for r in records for w in r[field]).most_common(n)
