@@ -114,8 +114,8 @@ def test_disagreeing_pairs_are_found_only_between_adjacent_unambiguous_words(mor
     assert record["n_adj_noun_pairs"] == 3
     assert record["disagreeing_pairs"] == ["белый ночь", "синем рукой"]
     # punctuation between, a paucal numeral before, a first word that may be a noun
-    # (красный: also a Red Army man): not judged
-    record = text_fluency("Лес тёмный, ночь.\nДва тёмных леса.\nКрасный роза.", morph)
+    # (красный: also a Red Army man), a number: not judged
+    record = text_fluency("Лес тёмный, ночь.\nДва тёмных леса.\nКрасный роза.\nНа 9-е января.", morph)
     assert record["n_adj_noun_pairs"] == 0
     assert record["disagreeing_pairs"] == []
 

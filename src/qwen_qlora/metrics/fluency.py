@@ -24,9 +24,9 @@ lowercase, stress marks dropped, ``ё`` -> ``е``. Then:
 
 Agreement, a cheap grammar check: each pair of adjacent words in a verse line (only
 spaces between them) where every parse of the first is a full adjective and every parse
-of the second a noun, both known, is judged; it disagrees when no pair of their parses
-shares case and number (and gender in the singular; common-gender and indeclinable
-nouns match any). A pair after ``два/три/четыре/оба/полтора`` is skipped (``два
+of the second a noun, both known Cyrillic words without digits, is judged; it disagrees
+when no pair of their parses shares case and number (and gender in the singular;
+common-gender and indeclinable nouns match any). A pair after ``два/три/четыре/оба/полтора`` is skipped (``два
 красных стола`` is correct). Verse inverts and splits phrases (``любовь моей ... души``),
 so her own poems disagree on 1-4% of such pairs: read a model's share against hers.
 
@@ -90,6 +90,7 @@ def _line_tokens(line: str) -> list[tuple[str, bool, bool]]:
     return out
 
 
+@lru_cache(maxsize=200_000)
 def agrees(adjective: str, noun: str, morph: Any) -> bool:
     """True when some parse of the adjective and some parse of the noun share case,
     number and (in the singular) gender."""
@@ -106,8 +107,11 @@ def agrees(adjective: str, noun: str, morph: Any) -> bool:
     return False
 
 
+@lru_cache(maxsize=200_000)
 def _is_only(word: str, pos: str, morph: Any) -> bool:
-    return morph.word_is_known(word) and all(p.tag.POS == pos for p in morph.parse(word))
+    """True when the word is a known Cyrillic word and every parse of it is a `pos`."""
+    return (_CYRILLIC.search(word) is not None and not _DIGIT.search(word) and morph.word_is_known(word)
+            and all(p.tag.POS == pos for p in morph.parse(word)))
 
 
 def _agreement_pairs(tokens: list[tuple[str, bool, bool]], morph: Any) -> list[tuple[str, str]]:
