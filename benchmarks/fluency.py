@@ -29,7 +29,7 @@ def _read(path: Path) -> list[dict]:
 
 
 def _cpu() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    out = subprocess.run(["lscpu"], check=False, capture_output=True, text=True).stdout
     return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "?")
 
 
