@@ -63,7 +63,8 @@ def main() -> None:
     morph = load_morph()
     load_s = time.perf_counter() - start
     groups = _groups(args.root)
-    print(f"{'group':<22} {'texts':>5} {'words':>7}  {'known word share [95% CI]':<27} "
+    width = max(len(name) for name in groups)
+    print(f"{'group':<{width}} {'texts':>5} {'words':>7}  {'known word share [95% CI]':<27} "
           f"{'pairs':>6}  disagreeing pair share [95% CI]")
     total_words, total_s, notes = 0, 0.0, []
     for name, texts in groups.items():
@@ -72,7 +73,7 @@ def main() -> None:
         total_s += time.perf_counter() - t0
         s = fluency_summary(records, args.seed)
         total_words += s["n_words"]
-        print(f"{name:<22} {s['n_texts']:>5} {s['n_words']:>7}  {_ci(s, 'known_word_share'):<27} "
+        print(f"{name:<{width}} {s['n_texts']:>5} {s['n_words']:>7}  {_ci(s, 'known_word_share'):<27} "
               f"{s['n_adj_noun_pairs']:>6}  {_ci(s, 'disagreeing_pair_share')}")
         unknown = ", ".join(f"{w} {c}" for w, c in top_unknown_words(records, args.top))
         pairs = ", ".join(f"{w} {c}" for w, c in top_unknown_words(records, args.top, "disagreeing_pairs"))
