@@ -1,0 +1,1 @@
+"""Decoding: the form decoder (meter automaton, rhyme planning, the stressed word table)."""
