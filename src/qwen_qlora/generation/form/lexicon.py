@@ -117,7 +117,8 @@ def _root_arrays(trie: Trie, n_shapes: int, column: dict[int, int]) -> Root:
         for k in range(n_shapes):
             if bits >> k & 1:
                 member[row, k] = True
-    return tokens, nodes, member
+    columns = np.array([column[int(t)] for t in tokens], dtype=np.int64)
+    return Root(tokens, columns, nodes, member, {int(n): r for r, n in enumerate(nodes)})
 
 
 def _single_tokens(tokenizer: Any, texts) -> tuple[int, ...]:
