@@ -45,7 +45,7 @@ def test_formed_poem_follows_the_request_by_the_scanner(tiny, char_tok, toy_tabl
 def test_same_seed_same_poem_and_other_seed_other_poem(tiny, char_tok, toy_table, parts):
     model, preset = tiny
     form = request_form("iamb", 4, "ABAB", stanzas=1)
-    write = lambda seed: write_formed(model, char_tok, preset, "Тема: ночь", form, toy_table,  # noqa: E731
+    write = lambda seed: write_formed(model, char_tok, preset, "Тема: ночь", form, toy_table,
                                       Sampling(1.0, 1.0, 1.0, top_k=0), seed, lexicon=parts[0], index=parts[1])
     first = write(5)
     assert write(5)["text"] == first["text"]

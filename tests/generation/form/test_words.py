@@ -2,8 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_qlora.generation.form.words import (SPELLINGS, corpus_words, load_table, save_table,
-                                             table_from_dict, table_to_dict, word_ending)
+from qwen_qlora.generation.form.words import (
+    SPELLINGS,
+    corpus_words,
+    load_table,
+    save_table,
+    table_from_dict,
+    table_to_dict,
+    word_ending,
+)
 from qwen_qlora.metrics.rhyme import endings_rhyme
 
 

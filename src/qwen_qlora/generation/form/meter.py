@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from qwen_qlora.metrics.meter import CLASSICAL
 
@@ -95,7 +95,7 @@ class DolnikLine:
 
     def _stress(self, state: State, gap: int) -> tuple[int, bool, bool] | None:
         """(ictuses, one-interval, two-interval) after a stress `gap` syllables after the last."""
-        run, ictus, last, pos, one, two = state
+        _, ictus, last, _, one, two = state
         if last is None:
             return (1, one, two) if gap <= 2 else None
         if gap not in (1, 2):
@@ -114,7 +114,7 @@ class DolnikLine:
         return (n - 1 - stress, hit[0], pos + stress, pos + n, hit[1], hit[2])
 
     def ends(self, state: State, n: int, stress: int | None) -> bool:
-        run, ictus, last, pos, one, two = state
+        run = state[0]
         if n == 0 or n - 1 - stress != self.clausula:
             return False
         hit = self._stress(state, run + stress)
@@ -145,7 +145,7 @@ def live_states(line: LineAutomaton, shapes: Iterable[Shape], final_shapes: Iter
     shapes = tuple(sorted({s for s in shapes if s[0] > 0}))
     final_shapes = tuple(sorted(set(final_shapes)))
 
-    @lru_cache(maxsize=None)
+    @cache
     def live(state: State) -> bool:
         if any(line.ends(state, n, s) for n, s in final_shapes):
             return True

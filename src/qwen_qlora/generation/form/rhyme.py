@@ -22,12 +22,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 
+from qwen_qlora.generation.form.words import WordTable, word_ending
 from qwen_qlora.line_selection import PARTNERS
 from qwen_qlora.metrics.rhyme import UNSTRESSED_PRONOUNS, Ending, endings_rhyme
 from qwen_qlora.metrics.stress import ENCLITICS
-from qwen_qlora.generation.form.words import WordTable, word_ending
 
 Choice = tuple[int, int]   # (entry index in the table, index into its stresses)
 
@@ -74,6 +73,7 @@ class RhymeIndex:
 
     def __init__(self, table: WordTable):
         self.table = table
+        self._endings: dict[Choice, Ending] = {}
         self.by_clausula: dict[int, list[Choice]] = defaultdict(list)
         self.by_key: dict[str, list[Choice]] = defaultdict(list)
         self.by_class: dict[str, list[Choice]] = defaultdict(list)
@@ -85,10 +85,12 @@ class RhymeIndex:
                 self.by_key[e.rhyme_keys[k]].append((i, k))
                 self.by_class[e.rhyme_classes[k]].append((i, k))
 
-    @lru_cache(maxsize=None)
     def ending(self, choice: Choice) -> Ending:
-        e = self.table.entries[choice[0]]
-        return word_ending(e.text, e.n_syllables, e.stresses[choice[1]])
+        """The rhyme detector's ending of a line-final word (cached per index)."""
+        if choice not in self._endings:
+            e = self.table.entries[choice[0]]
+            self._endings[choice] = word_ending(e.text, e.n_syllables, e.stresses[choice[1]])
+        return self._endings[choice]
 
     def _shares_lemma(self, a: int, b: int) -> bool:
         return self.table.entries[a].shares_lemma(self.table.entries[b])
