@@ -73,3 +73,21 @@ def test_a_request_without_feet_is_refused(tiny, char_tok, toy_table):
     with pytest.raises(ValueError, match="feet"):
         write_formed(model, char_tok, preset, "x", request_form("iamb", None, "ABAB"), toy_table,
                      Sampling(1.0, 1.0, 1.0), 0)
+
+
+def test_a_partner_without_rhyme_sends_the_decoder_back(tiny, char_tok, toy_table, parts):
+    """With a seed whose first pass runs into a dead end (found by trying seeds), the log
+    shows the backtrack and the poem keeps one line per planned line."""
+    model, preset = tiny
+    form = request_form("iamb", 4, "ABAB", stanzas=2)
+    for seed in range(12):
+        out = write_formed(model, char_tok, preset, "Напиши стихотворение", form, toy_table,
+                           Sampling(0.9, 0.95, 1.1), seed, lexicon=parts[0], index=parts[1])
+        if out["log"]["backtracks"]:
+            break
+    log = out["log"]
+    assert log["backtracks"], "no seed ran into a dead end"
+    assert log["line_dead_ends"] == len(log["backtracks"])
+    assert [ln["line"] for ln in log["lines"]] == list(range(8))
+    back = log["backtracks"][0]
+    assert back["to"] < back["line"] and back["gave_up"]

@@ -71,3 +71,11 @@ def test_no_words_is_an_error(stresser, char_tok):
 
     with pytest.raises(ValueError, match="no Russian word forms"):
         build_word_table(["123 abc"], stresser, char_tok)
+
+
+def test_vowelless_forms_other_than_prepositions_are_left_out(stresser, char_tok):
+    from qwen_qlora.generation.form.words import build_word_table
+
+    table = build_word_table(["А. Т. шёл в сад с братом, т"], stresser, char_tok)
+    assert table.get("в") is not None and table.get("с") is not None
+    assert table.get("т") is None and table.get("шёл") is not None

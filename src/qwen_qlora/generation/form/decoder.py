@@ -208,9 +208,10 @@ class FormWriter:
             n, s = self.lex.table.entries[entry].n_syllables, self.lex.table.entries[entry].stresses[k]
             state = auto.step(state, n, s)
 
-    def _final_marks(self, finals: list[Choice], final_shape: dict) -> dict[str, dict[int, int]]:
-        """Per trie: node -> bitmask of the final shapes of the line's end words below it."""
-        out: dict[str, dict[int, int]] = {}
+    def _final_marks(self, finals: list[Choice], final_shape: dict) -> dict[str, Any]:
+        """Per trie: node -> bitmask of the final shapes of the line's end words below it;
+        per root ("root_<trie>"): (row, bitmask) of the first tokens that lead to them."""
+        out: dict[str, Any] = {}
         for name, trie in self.lex.tries.items():
             marks: dict[int, int] = {}
             spell = (0, 2) if name == "mid" else (1, 3)
@@ -222,6 +223,8 @@ class FormWriter:
                         for node in trie.walk(e.tokens[k]):
                             marks[node] = marks.get(node, 0) | bit
             out[name] = marks
+            out["root_" + name] = [(row, marks[node]) for node, row in self.lex.root[name].row.items()
+                                   if node in marks]
         return out
 
     def _word(self, state, line: _Line, cont: list[int], ends: list[int], marks, by_entry,
@@ -233,13 +236,15 @@ class FormWriter:
         trie, root, fmarks = self.lex.tries[name], self.lex.root[name], marks[name]
         cont_bits = sum(1 << k for k in cont)
         end_bits = sum(1 << k for k in ends)
-        punct_left = 0 if at_start else MAX_PUNCTUATION
+        # punctuation goes after a word with a vowel, never after "в" or "с"
+        after_word = not at_start and self.lex.table.entries[line.words[-1][0]].n_syllables > 0
+        punct_left = MAX_PUNCTUATION if after_word else 0
         while True:  # the word's first token, or punctuation before it
             rows = root.member[:, cont].any(1) if cont else np.zeros(len(root.nodes), dtype=bool)
             if end_bits:
-                for node, bits in fmarks.items():
-                    if bits & end_bits and node in root.row:
-                        rows[root.row[node]] = True
+                for row, bits in marks["root_" + name]:
+                    if bits & end_bits:
+                        rows[row] = True
             columns = root.columns[rows]
             punct = np.array([self.lex.column[t] for t in self.lex.punctuation] if punct_left else [],
                              dtype=np.int64)
@@ -311,18 +316,22 @@ class FormWriter:
                 continue
             except DeadEnd:
                 self.log["line_dead_ends"] += 1
+            # a partner left no rhyme: write the partner line again, without that word;
+            # a line that opens a pair (or has no rhyme) is written again as it is
             back = plan.partner if plan.partner is not None else i
-            if len(self.log["backtracks"]) >= max_backtracks or (back == i and i in self.line_ends):
-                raise RuntimeError(f"form decoder: gave up after {len(self.log['backtracks'])} backtracks at "
+            if len(self.log["backtracks"]) >= max_backtracks:
+                raise RuntimeError(f"form decoder: gave up after {max_backtracks} backtracks at "
                                    f"line {i + 1}; the word table may be too small for the form "
                                    f"{self.form['meter']} {self.form['feet']} {self.form['scheme']}")
+            given_up = self.lex.table.entries[self.line_ends[back][0]].text if back != i else None
+            self.log["backtracks"].append({"line": i, "to": back, "gave_up": given_up})
+            self.log["lines"] = [ln for ln in self.log["lines"] if ln["line"] < back]
             if back != i:
                 self.banned.setdefault(back, set()).add(self.line_ends[back])
             for j in range(back + 1, len(self.plans)):
                 self.banned.pop(j, None)
             for j in range(back, len(self.plans)):
                 self.line_ends.pop(j, None)
-            self.log["backtracks"].append({"line": i, "to": back})
             self._rollback(self.line_starts[back])
             i = back
 

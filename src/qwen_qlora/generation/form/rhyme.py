@@ -74,6 +74,7 @@ class RhymeIndex:
     def __init__(self, table: WordTable):
         self.table = table
         self._endings: dict[Choice, Ending] = {}
+        self._rhymeable: dict[int, list[Choice]] = {}
         self.by_clausula: dict[int, list[Choice]] = defaultdict(list)
         self.by_key: dict[str, list[Choice]] = defaultdict(list)
         self.by_class: dict[str, list[Choice]] = defaultdict(list)
@@ -104,6 +105,12 @@ class RhymeIndex:
         return any(j != i and not self._shares_lemma(i, j) and not self._used(j, used_lemmas)
                    for j, _ in self.by_key[self.table.entries[i].rhyme_keys[k]])
 
+    def rhymeable(self, clausula: int) -> list[Choice]:
+        """Words of this clausula that have a rhyme of another lemma in the table (cached)."""
+        if clausula not in self._rhymeable:
+            self._rhymeable[clausula] = [c for c in self.by_clausula[clausula] if self.has_partner(c, set())]
+        return self._rhymeable[clausula]
+
     def final_candidates(self, plan: LinePlan, line_ends: dict[int, Choice], plans: list[LinePlan],
                          banned: frozenset[Choice] = frozenset()) -> list[Choice]:
         """The words that may end line `plan`, given the words ending the earlier lines
@@ -111,22 +118,42 @@ class RhymeIndex:
         used = {lemma for c in line_ends.values() for lemma in self.table.entries[c[0]].lemmas}
         if plan.partner is not None:
             partner = line_ends[plan.partner]
-            target = self.ending(partner)
             pool = [c for c in self.by_class[self.table.entries[partner[0]].rhyme_classes[partner[1]]]
                     if self.table.entries[c[0]].clausula(c[1]) == plan.clausula]
-            pool = [c for c in pool if endings_rhyme(target, self.ending(c))]
+            rhymes = self._rhyme_test(self.ending(partner))
+            pool = [c for c in pool if rhymes(c)]
         else:
-            pool = self.by_clausula[plan.clausula]
-        apart = [self.ending(line_ends[p.index]) for p in plans
+            pool = self.rhymeable(plan.clausula) if plan.opens else self.by_clausula[plan.clausula]
+        apart = [self._rhyme_test(self.ending(line_ends[p.index])) for p in plans
                  if p.stanza == plan.stanza and p.index < plan.index and p.letter != plan.letter
                  and p.index in line_ends]
+        touched: dict[str, bool] = {}  # exact ending -> does a used lemma end on it?
         out = []
         for c in pool:
             if c in banned or self._used(c[0], used):
                 continue
-            if plan.opens and not self.has_partner(c, used):
-                continue
-            if apart and any(endings_rhyme(a, self.ending(c)) for a in apart):
+            if plan.opens and plan.partner is None:
+                key = self.table.entries[c[0]].rhyme_keys[c[1]]
+                if key not in touched:
+                    touched[key] = any(self._used(j, used) for j, _ in self.by_key[key])
+                if touched[key] and not self.has_partner(c, used):
+                    continue
+            if any(test(c) for test in apart):
                 continue
             out.append(c)
         return out
+
+    def _rhyme_test(self, target: Ending):
+        """A predicate: does a choice's ending rhyme with `target`? Endings that sound
+        alike (same phones, the same 'е'-for-'ё' doubt, the same support) are judged
+        once; a word's rhyme with itself is ruled out by the lemma rule instead."""
+        memo: dict[tuple, bool] = {}
+
+        def test(c: Choice) -> bool:
+            ending = self.ending(c)
+            sound = (ending.phones, ending.maybe_yo, ending.support, ending.compound is None)
+            if sound not in memo:
+                memo[sound] = endings_rhyme(target, ending)
+            return memo[sound]
+
+        return test

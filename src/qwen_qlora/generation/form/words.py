@@ -35,6 +35,9 @@ TABLE_WORD = re.compile(r"(?<![\w-])[а-яё]+(?![\w-])", re.IGNORECASE)
 # the four spellings whose token ids an entry keeps, in `WordEntry.tokens` order
 SPELLINGS = ("space", "bare", "space_cap", "bare_cap")
 CLAUSULAS = {"masculine": 0, "feminine": 1, "dactylic": 2}
+# the only vowel-less word forms kept: prepositions and clitics; other vowel-less forms in
+# a corpus are initials and abbreviations ("А. А.", "т"), which are not words of a verse line
+NONSYLLABIC = frozenset({"в", "к", "с", "ж", "б"})
 FORMAT_VERSION = 1
 
 
@@ -113,11 +116,13 @@ def pymorphy_lemmas() -> Callable[[str], tuple[str, ...]]:
 def build_word_table(texts: Iterable[str], stresser: Stresser, tokenizer: Any, *, min_count: int = 1,
                      lemmas: Callable[[str], tuple[str, ...]] | None = None,
                      batch_words: int = 2000) -> WordTable:
-    """The table of every word form seen at least `min_count` times in `texts`, stressed by
+    """The table of every word form seen at least `min_count` times in `texts` (vowel-less
+    forms only if `NONSYLLABIC`), stressed by
     `stresser` one word a line (a word's stress in isolation; a homograph keeps all its
     listed stresses, so the decoder may use either, as the scanner's meter pass does)."""
     counts = corpus_words(texts)
-    words = sorted(w for w, n in counts.items() if n >= min_count)
+    words = sorted(w for w, n in counts.items()
+                   if n >= min_count and (count_syllables(w) > 0 or w in NONSYLLABIC))
     if not words:
         raise ValueError("word table: no Russian word forms in the texts; check the corpus input")
     lemmas = lemmas or pymorphy_lemmas()
