@@ -1,1 +1,1 @@
-"""Writing poems: one sampling-settings type, the key-value-cached decoding loop, poem and line selection."""
+"""Writing poems: one sampling-settings type, the key-value-cached decoding loop, the form decoder (form/), poem and line selection."""

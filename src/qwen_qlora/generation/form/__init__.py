@@ -1,0 +1,1 @@
+"""Form by construction: a meter-and-rhyme constrained sampler over a stressed word table."""

@@ -1,0 +1,131 @@
+"""The word table as token paths: what the decoder may sample next, token by token.
+
+Two tries hold every table word's token ids: `mid` for words after a space (lowercase
+or capitalised), `start` for words at a line start (no space; capitalised or not). A
+node knows the word shapes (syllables, stress) of all words below it as a bitmask, so
+the decoder admits a token when some word it may still become fits the meter; a node
+where a word is complete names that word. `vocab` is every token the decoder can
+write (the tries, punctuation, line and stanza breaks, EOS): the output layer is
+computed over it only. `boundary` are the tokens that close a word (a space, a
+punctuation mark or a break first): their mass is the model's chance to end a word
+that could go on ("сон" / "сонный").
+
+    lexicon = Lexicon(table, tokenizer)   # once per table and tokenizer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from qwen_qlora.generation.form.words import SPELLINGS, WordTable
+
+PUNCTUATION = (",", ".", "!", "?", ";", ":", "…", "—", " —", "!..", "?..", "...", ",—", ", —")
+
+
+@dataclass
+class Trie:
+    """Token paths of words; node 0 is the root."""
+
+    children: list[dict[int, int]] = field(default_factory=lambda: [{}])
+    shapes: list[int] = field(default_factory=lambda: [0])     # bitmask of shape ids below
+    word: list[int] = field(default_factory=lambda: [-1])      # entry index ending here, or -1
+
+    def add(self, tokens: tuple[int, ...], entry: int, shapes: int) -> None:
+        node = 0
+        self.shapes[0] |= shapes
+        for t in tokens:
+            nxt = self.children[node].get(t)
+            if nxt is None:
+                nxt = len(self.children)
+                self.children[node][t] = nxt
+                self.children.append({})
+                self.shapes.append(0)
+                self.word.append(-1)
+            node = nxt
+            self.shapes[node] |= shapes
+        if self.word[node] not in (-1, entry):
+            raise ValueError(f"lexicon: two table words share the token path {tokens}")
+        self.word[node] = entry
+
+    def walk(self, tokens: tuple[int, ...]) -> list[int]:
+        """The nodes along a word's token path (root excluded)."""
+        out, node = [], 0
+        for t in tokens:
+            node = self.children[node][t]
+            out.append(node)
+        return out
+
+
+class Lexicon:
+    def __init__(self, table: WordTable, tokenizer: Any):
+        self.table = table
+        shapes = sorted({(e.n_syllables, s) for e in table.entries for s in e.stresses},
+                        key=lambda x: (x[0], -1 if x[1] is None else x[1]))
+        self.shapes = shapes
+        self.shape_id = {s: k for k, s in enumerate(shapes)}
+        self.entry_shapes = [sum(1 << self.shape_id[(e.n_syllables, s)] for s in set(e.stresses))
+                             for e in table.entries]
+        self.tries = {"mid": Trie(), "start": Trie()}
+        spell = {name: k for k, name in enumerate(SPELLINGS)}
+        for i, e in enumerate(table.entries):
+            for trie, names in (("mid", ("space", "space_cap")), ("start", ("bare", "bare_cap"))):
+                for name in names:
+                    tokens = e.tokens[spell[name]]
+                    if tokens:
+                        self.tries[trie].add(tokens, i, self.entry_shapes[i])
+        self.punctuation = _single_tokens(tokenizer, PUNCTUATION)
+        self.newline = tuple(tokenizer("\n", add_special_tokens=False)["input_ids"])
+        self.stanza_break = tuple(tokenizer("\n\n", add_special_tokens=False)["input_ids"])
+        self.eos = tokenizer.eos_token_id
+        ids = {t for trie in self.tries.values() for kids in trie.children for t in kids}
+        ids |= set(self.punctuation) | set(self.newline) | set(self.stanza_break) | {self.eos}
+        self.vocab = torch.tensor(sorted(ids), dtype=torch.long)
+        self.column = {int(t): c for c, t in enumerate(self.vocab.tolist())}
+        texts = tokenizer.convert_ids_to_tokens(self.vocab.tolist())
+        self.boundary = torch.tensor([c for c, (t, s) in enumerate(zip(self.vocab.tolist(), texts))
+                                      if t == self.eos or not s[:1].isalpha()], dtype=torch.long)
+        self.root = {name: _root_arrays(trie, len(shapes), self.column) for name, trie in self.tries.items()}
+
+    def shape_mask(self, shapes) -> int:
+        return sum(1 << self.shape_id[s] for s in shapes if s in self.shape_id)
+
+
+@dataclass(frozen=True)
+class Root:
+    """A trie root's children as arrays, so a word start is masked in one vectorised
+    step over thousands of first tokens: token ids, their vocab columns, child nodes,
+    [child x shape] membership, and node -> row."""
+
+    tokens: np.ndarray
+    columns: np.ndarray
+    nodes: np.ndarray
+    member: np.ndarray
+    row: dict[int, int]
+
+
+def _root_arrays(trie: Trie, n_shapes: int, column: dict[int, int]) -> Root:
+    items = sorted(trie.children[0].items())
+    tokens = np.array([t for t, _ in items], dtype=np.int64)
+    nodes = np.array([n for _, n in items], dtype=np.int64)
+    member = np.zeros((len(items), n_shapes), dtype=bool)
+    for row, (_, node) in enumerate(items):
+        bits = trie.shapes[node]
+        for k in range(n_shapes):
+            if bits >> k & 1:
+                member[row, k] = True
+    columns = np.array([column[int(t)] for t in tokens], dtype=np.int64)
+    return Root(tokens, columns, nodes, member, {int(n): r for r, n in enumerate(nodes)})
+
+
+def _single_tokens(tokenizer: Any, texts) -> tuple[int, ...]:
+    """Texts that the tokenizer writes as one token, as those tokens."""
+    out = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1 and ids[0] not in out:
+            out.append(ids[0])
+    return tuple(out)
