@@ -285,7 +285,7 @@ def test_project_code_lists_the_stage_and_the_loaded_package_modules():
     files = project_code(__file__)
     assert files[0] == Path(__file__)
     names = {f.name for f in files}
-    assert {"train.py", "prompts.py", "health.py", "lora.py"} <= names
+    assert {"trainer.py", "prompts.py", "health.py", "lora.py"} <= names
     assert all(f.is_file() for f in files)
 
 
