@@ -1,7 +1,7 @@
 """DVC stage `evaluate`: every model row on the test poems' completion tokens, and the
 memorisation probe.
 
-Rows (`qwen_qlora.model.rows`): base as shipped, base 4-bit, base few-shot, adapted on
+Rows (`qwen_qlora.rows`): base as shipped, base 4-bit, base few-shot, adapted on
 the 4-bit base, adapted on the base as shipped. Test poems were never seen by training
 or checkpoint selection (val). Writes metrics/eval.json ({row: figures with 95%
 intervals, "headline": adapted vs base, "vs_base": every row vs base}) and the per-poem

@@ -376,7 +376,7 @@ class LoraParams(Section):
 
 
 class TrainParams(Section):
-    """The supervised fine-tuning run (see src/qwen_qlora/train.py)."""
+    """The supervised fine-tuning run (see src/qwen_qlora/training/trainer.py)."""
 
     seed: int = 42
     epochs: float = Field(0.5, gt=0)
