@@ -176,7 +176,7 @@ def profile_training(model: Any, tok: Any, train: list, val: list, cfg: Any, pre
     parts, wall = profiled(step, model, steps, "LM head + loss")
     parts["collation (data loader)"] = collate_ms * steps
     tokens = sum(int(b["attention_mask"].sum()) for b in batches[1:])
-    print(table(f"Training step, {label} (batch {cfg.batch_size}, {tokens / steps:.0f} tokens per step, "
+    print(table(f"Training step, {label} (batch {cfg.per_device_train_batch_size}, {tokens / steps:.0f} tokens per step, "
                 f"{tokens / wall:.0f} tokens/s under the profiler)", parts, steps, "step"), flush=True)
 
 
@@ -194,8 +194,8 @@ def main() -> None:
     precision = resolve_precision(cfg.precision, preset, "cpu")
     model, tok = load_base(args.base, preset, params.quant, precision)
     model = attach_lora(model, lora_config(params.lora, preset))
-    train, _ = encode_records(preset, tok, read_jsonl(args.data / "train.jsonl"), cfg.max_seq_len)
-    val, _ = encode_records(preset, tok, read_jsonl(args.data / "val.jsonl"), cfg.max_seq_len)
+    train, _ = encode_records(preset, tok, read_jsonl(args.data / "train.jsonl"), cfg.max_length)
+    val, _ = encode_records(preset, tok, read_jsonl(args.data / "val.jsonl"), cfg.max_length)
     print(f"threads {torch.get_num_threads()}; precision {precision}; 4-bit {params.quant.load_in_4bit}")
 
     variants = {"TRL's fused head (all positions, full vocabulary)": dict(supervised_head=False),

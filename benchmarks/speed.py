@@ -95,8 +95,8 @@ def setup(base: Path, params_path: str, change: dict[str, Any], training: bool =
     else:
         model = get_peft_model(model, lora_config(params.lora, preset)).eval()
     data = Path("data/processed")
-    train, _ = encode_records(preset, tok, read_jsonl(data / "train.jsonl"), cfg.max_seq_len)
-    val, _ = encode_records(preset, tok, read_jsonl(data / "val.jsonl"), cfg.max_seq_len)
+    train, _ = encode_records(preset, tok, read_jsonl(data / "train.jsonl"), cfg.max_length)
+    val, _ = encode_records(preset, tok, read_jsonl(data / "val.jsonl"), cfg.max_length)
     torch.manual_seed(cfg.seed)
     return params, preset, cfg, precision, model, tok, train, val
 

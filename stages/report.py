@@ -79,8 +79,8 @@ def main() -> None:
         "quantization": f"{q.quant_type.upper()} 4-bit, double quant {q.double_quant}" if q.load_in_4bit
         else "none (plain LoRA on the 16/32-bit base)",
         "LoRA": f"r={lora.r}, alpha={lora.alpha}, dropout={lora.dropout}, targets {', '.join(lora.target_modules)}",
-        "training": f"{t.epochs} epochs" + (f" (max {t.max_steps} steps)" if t.max_steps > 0 else "")
-        + f", lr {t.learning_rate}, batch {t.batch_size}x{t.grad_accum}, seed {t.seed}",
+        "training": f"{t.num_train_epochs:g} epochs" + (f" (max {t.max_steps} steps)" if t.max_steps > 0 else "")
+        + f", lr {t.learning_rate}, batch {t.per_device_train_batch_size}x{t.gradient_accumulation_steps}, seed {t.seed}",
         "data": data_revision(Path("dvc.lock")),
         "git revision": git_revision(),
     }

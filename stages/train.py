@@ -71,16 +71,16 @@ def main() -> None:
     splits = {}
     for split in ("train", "val"):
         records = read_jsonl(args.data_dir / f"{split}.jsonl")
-        splits[split], too_long = encode_records(preset, tokenizer, records, cfg.max_seq_len)
+        splits[split], too_long = encode_records(preset, tokenizer, records, cfg.max_length)
         check_examples(splits[split], tokenizer.eos_token_id)
         print(f"train: {split}: {len(splits[split])} examples, {len(too_long)} longer than "
-              f"train.max_seq_len={cfg.max_seq_len} left out {too_long[:5]}")
+              f"train.max_length={cfg.max_length} left out {too_long[:5]}")
 
     # Preflight: what exactly is learned ([[masked]] prompt, then completion + EOS)
     print(preflight_report(tokenizer, splits["train"], cfg.preflight_examples))
 
     # LoRA, attached only where intended
-    model = attach_lora(model, lora_config(params.lora, preset), cfg.gradient_checkpointing, cfg.upcast_frozen)
+    model = attach_lora(model, lora_config(params.lora, preset), cfg.activation_checkpointing, cfg.upcast_frozen)
     modules = lora_modules(model)
     check_lora_targets(modules, params.lora.target_modules, preset.lora_scope)
     print(f"train: LoRA on {len(modules)} modules: {modules[0]} ... {modules[-1]}")

@@ -8,9 +8,20 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from qwen_qlora.config import (SCHEMA_FILE, ConfigError, SourceParams, build, json_schema,
-                               load_params, params_from_dict, to_dict)
+from qwen_qlora.config import (
+    SCHEMA_FILE,
+    ConfigError,
+    Params,
+    SourceParams,
+    TrainParams,
+    build,
+    json_schema,
+    load_params,
+    params_from_dict,
+    to_dict,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,10 +68,10 @@ def test_bad_params_name_key_value_and_what_is_allowed(raw, message):
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        params_from_dict({"lora": {"r": 0, "dropout": 2.0}, "train": {"batch_size": 0}})
+        params_from_dict({"lora": {"r": 0, "dropout": 2.0}, "train": {"per_device_train_batch_size": 0}})
     assert str(err.value).splitlines() == [
         "lora.r: must be > 0, got 0", "lora.dropout: must be < 1, got 2.0",
-        "train.batch_size: must be >= 1, got 0"]
+        "train.per_device_train_batch_size: must be >= 1, got 0"]
 
 
 def test_params_yaml_loads_and_round_trips():
@@ -92,3 +103,44 @@ def test_schema_accepts_params_yaml_and_flags_what_load_params_refuses():
         assert list(validator.iter_errors(bad)), (section, key, value)
         with pytest.raises(ConfigError):
             params_from_dict(bad)
+
+
+def _code_default(field):
+    value = field.get_default(call_default_factory=True)
+    return value.model_dump() if isinstance(value, BaseModel) else value
+
+
+def _differences(model, data, path=""):
+    for key, value in data.items():
+        field = model.model_fields[key]
+        if isinstance(value, dict) and isinstance(field.annotation, type) \
+                and issubclass(field.annotation, BaseModel):
+            yield from _differences(field.annotation, value, f"{path}{key}.")
+        elif _code_default(field) != value:
+            yield f"{path}{key}: code {_code_default(field)!r}, params.yaml {value!r}"
+
+
+def test_code_defaults_are_params_yaml():
+    """A default lives in params.yaml; the code's default for the same key is the same value.
+    corpus.sources is where this checkout's data lies, not a default: the code has none."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    raw["corpus"].pop("sources")
+    assert list(_differences(Params, raw)) == []
+
+
+def test_old_train_names_name_their_sft_config_names():
+    with pytest.raises(ConfigError) as err:
+        params_from_dict({"train": {"epochs": 1, "max_seq_len": 128, "seed": 3}})
+    assert str(err.value) == ("train: renamed to TRL's SFTConfig names: epochs -> num_train_epochs, "
+                              "max_seq_len -> max_length; rename them in params.yaml (warmup_steps "
+                              "below 1 is a share of the steps, as warmup_ratio was)")
+
+
+def test_train_fields_reach_sft_config_unchanged(tmp_path):
+    from qwen_qlora.training.trainer import SFT_FIELDS, sft_config
+
+    train = TrainParams(num_train_epochs=1.5, per_device_train_batch_size=3, max_length=99,
+                        gradient_accumulation_steps=2, warmup_steps=0.1, lr_scheduler_type="linear")
+    args = sft_config(train, tmp_path, "fp32")
+    for name in SFT_FIELDS:
+        assert getattr(args, name) == getattr(train, name), name

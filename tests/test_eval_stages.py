@@ -117,7 +117,7 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     tmp, base = workspace
     outs = ["samples.jsonl", "samples.md", "generation.json"]
     done = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "warn"},
-               generate={"candidates": 3})
+               generate={"candidates": 3, "rows": ROWS})
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp / "generation.json").read_text())
     samples = read_jsonl(tmp / "samples.jsonl")
@@ -156,7 +156,7 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
                                                for i, s in enumerate(adapted)])
     try:
         strict = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "fail", "min_line_words": 1},
-                     generate={"candidates": 3})
+                     generate={"candidates": 3, "rows": ROWS})
     finally:
         (tmp / "raw" / "copies.jsonl").unlink()
     assert strict.returncode != 0
@@ -168,7 +168,8 @@ def test_generate_with_the_corpus_vocabulary_samples_only_train_tokens(workspace
     tmp, base = workspace
     outs = ["samples_vocab.jsonl", "samples_vocab.md", "generation_vocab.json"]
     done = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "warn"},
-               generate={"rows": ["base", "adapted"], "vocab": "corpus", "max_new_tokens": 24})
+               generate={"rows": ["base", "adapted"], "vocab": "corpus", "max_new_tokens": 24,
+                         "candidates": 1})
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp / "generation_vocab.json").read_text())
     train = read_jsonl(generation_data / "train.jsonl")
@@ -183,7 +184,7 @@ def test_poetics_profiles_stored_forms_and_judges_with_the_other_half_of_the_poe
     tmp, base = workspace
     if not (tmp / "samples.jsonl").exists():
         assert run(tmp, base, "generate", ["samples.jsonl", "samples.md", "generation.json"], data="gen_data",
-                   evaluate={"on_copy": "warn"}, generate={"candidates": 3}).returncode == 0
+                   evaluate={"on_copy": "warn"}, generate={"candidates": 3, "rows": ROWS}).returncode == 0
     done = subprocess.run([sys.executable, str(ROOT / "stages" / "poetics.py"), str(generation_data),
                            str(tmp / "samples.jsonl"), str(tmp / "attributor"), str(tmp / "poetics.json"),
                            "--params", str(tmp / "params.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=900)

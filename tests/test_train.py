@@ -48,14 +48,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, **train_kw):
     path, preset = base
-    kw = dict(max_steps=2, eval_steps=2, logging_steps=1, batch_size=2, eval_batch_size=2,
-              early_stopping_patience=0, lora_move_steps=2, learning_rate=1e-3, seed=7)
+    kw = dict(max_steps=2, eval_steps=2, logging_steps=1, per_device_train_batch_size=2,
+              per_device_eval_batch_size=2, early_stopping_patience=0, vocab="full", lora_move_steps=2,
+              learning_rate=1e-3, seed=7)
     train = TrainParams(**{**kw, **train_kw})
     precision = resolve_precision(train.precision, preset, "cpu")
     model, tok = load_base(path, preset, QuantParams(load_in_4bit=quant), precision)
-    examples, _ = encode_records(preset, tok, train_records or toy_records(6), train.max_seq_len)
-    val, _ = encode_records(preset, tok, toy_records(2, start=4), train.max_seq_len)
-    model = attach_lora(model, lora_config(lora or LoraParams(r=4, alpha=8), preset), train.gradient_checkpointing,
+    examples, _ = encode_records(preset, tok, train_records or toy_records(6), train.max_length)
+    val, _ = encode_records(preset, tok, toy_records(2, start=4), train.max_length)
+    model = attach_lora(model, lora_config(lora or LoraParams(r=4, alpha=8), preset), train.activation_checkpointing,
                         train.upcast_frozen)
     args = sft_config(train, ckpt_dir, precision)
     return build_trainer(model, tok, examples, val, args, train), tok

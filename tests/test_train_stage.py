@@ -22,7 +22,7 @@ TINY = {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
 
 def stage(tmp: Path, base: Path, **train) -> list[str]:
     params = {"model": {"preset": "tiny", "presets": {"tiny": TINY}},
-              "train": {"eval_steps": 2, "logging_steps": 1, "batch_size": 2,
+              "train": {"eval_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 2,
                         "early_stopping_patience": 0, **train}}
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))
     if not (tmp / "data").is_dir():
@@ -68,7 +68,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 @pytest.mark.slow
 def test_a_new_prompt_format_after_a_finished_run_trains_from_step_0(gemma_base, tmp_path):
-    cmd = stage(tmp_path, gemma_base[0], max_steps=4, learning_rate=1e-3, warmup_ratio=0.0)
+    cmd = stage(tmp_path, gemma_base[0], max_steps=4, learning_rate=1e-3, warmup_steps=0.0)
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     old_adapter = (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes()

@@ -16,7 +16,7 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -376,25 +376,30 @@ class LoraParams(Section):
 
 
 class TrainParams(Section):
-    """The supervised fine-tuning run (see src/qwen_qlora/training/trainer.py)."""
+    """The supervised fine-tuning run (see src/qwen_qlora/training/trainer.py).
+
+    Fields that are TRL's carry SFTConfig's own names (`num_train_epochs`,
+    `per_device_train_batch_size`, ...) and go into `SFTConfig` unchanged, so TRL's
+    documentation applies as written; the rest are this project's.
+    """
 
     seed: int = 42
-    epochs: float = Field(0.5, gt=0)
+    num_train_epochs: float = Field(2.0, gt=0)
     max_steps: int = -1
     learning_rate: float = Field(3e-4, gt=0)
-    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    lr_scheduler_type: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
+    warmup_steps: float = Field(0.05, ge=0)
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    batch_size: int = Field(4, ge=1)
-    eval_batch_size: int = Field(8, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    max_seq_len: int = Field(256, ge=16)
+    per_device_train_batch_size: int = Field(4, ge=1)
+    per_device_eval_batch_size: int = Field(8, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_length: int = Field(256, ge=16)
     packing: bool = False
     group_by_length: bool = True
     precision: Literal["auto", "bf16", "fp32", "fp16"] = "auto"
-    gradient_checkpointing: bool = False
-    eval_steps: int = Field(12, ge=1)
+    activation_checkpointing: bool = False
+    eval_steps: int = Field(15, ge=1)
     logging_steps: int = Field(4, ge=1)
     save_total_limit: int = Field(2, ge=1)
     early_stopping_patience: int = Field(3, ge=0)
@@ -404,14 +409,36 @@ class TrainParams(Section):
     preflight_examples: int = 2
     lora_move_steps: int = 2
     supervised_head: bool = True
-    vocab: Literal["full", "corpus"] = "full"
-    upcast_frozen: bool = True
+    vocab: Literal["full", "corpus"] = "corpus"
+    upcast_frozen: bool = False
+
+    # Names this section used before it took SFTConfig's: a params.yaml that still has them
+    # gets the new name in the error instead of a bare "unknown key".
+    RENAMED: ClassVar[dict[str, str]] = {
+        "epochs": "num_train_epochs", "lr_scheduler": "lr_scheduler_type",
+        "warmup_ratio": "warmup_steps", "batch_size": "per_device_train_batch_size",
+        "eval_batch_size": "per_device_eval_batch_size",
+        "grad_accum": "gradient_accumulation_steps", "max_seq_len": "max_length",
+        "gradient_checkpointing": "activation_checkpointing"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = [k for k in data if k in cls.RENAMED]
+            check(not old, "train", "renamed to TRL's SFTConfig names: " + ", ".join(
+                f"{k} -> {cls.RENAMED[k]}" for k in old) + "; rename them in params.yaml "
+                "(warmup_steps below 1 is a share of the steps, as warmup_ratio was)")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> TrainParams:
         check(self.lora_move_steps >= 2, "train.lora_move_steps",
               f"must be >= 2, got {self.lora_move_steps}: with warmup the first optimizer "
               "step runs at learning rate 0")
+        check(self.warmup_steps < 1 or self.warmup_steps == int(self.warmup_steps),
+              "train.warmup_steps", f"a share of the steps (below 1) or a whole number of "
+              f"steps, got {self.warmup_steps}")
         return self
 
 
@@ -441,7 +468,7 @@ class EvaluateParams(Section):
     max_copied_run_words: int = Field(8, ge=4)
     near_line_similarity: float = Field(0.85, ge=0.5, le=1)
     on_copy: Literal["fail", "warn"] = "fail"
-    min_line_words: int = Field(3, ge=1)
+    min_line_words: int = Field(4, ge=1)
     probe_rows: list[str] = Field(default_factory=lambda: ["base", "adapted"])
     probe_similarity: float = Field(0.8, ge=0.5, le=1)
     probe_max_new_tokens: int = Field(24, ge=8)
@@ -457,7 +484,7 @@ class EvaluateParams(Section):
 class GenerateParams(Section):
     """Sampling settings shared by every model row."""
 
-    rows: list[str] = Field(default_factory=lambda: list(MODEL_ROWS))
+    rows: list[str] = Field(default_factory=lambda: ["base", "base_fewshot", "adapted"])
     themes: list[str] = Field(default_factory=lambda: list(REFERENCE_THEMES), min_length=1)
     samples_per_theme: int = Field(4, ge=1)
     seed: int = 1234
@@ -467,10 +494,10 @@ class GenerateParams(Section):
     end_chance: Literal["model", "processed"] = "model"
     repetition_penalty: float = 1.1
     max_new_tokens: int = Field(160, ge=8)
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(128, ge=1)
     forms: int = Field(4, ge=1)
-    candidates: int = Field(1, ge=1)
-    vocab: Literal["full", "corpus"] = "full"
+    candidates: int = Field(4, ge=1)
+    vocab: Literal["full", "corpus"] = "corpus"
 
     @model_validator(mode="after")
     def _check(self) -> GenerateParams:

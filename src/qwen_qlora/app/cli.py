@@ -271,7 +271,8 @@ def merge(
                if (f := metrics_dir / f"{n}.json").is_file()}
     card = model_card(preset=p.model.preset, source=p.model.selected.source, author=p.author, lora=to_dict(p.lora),
                       train={k: v for k, v in to_dict(p.train).items()
-                             if k in ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "seed")},
+                             if k in ("num_train_epochs", "max_steps", "learning_rate", "per_device_train_batch_size",
+                                      "gradient_accumulation_steps", "seed")},
                       dtype=dtype, metrics=metrics, split=metrics.get("split", {}), quantized=p.quant.load_in_4bit)
     with console.status(f"merging {adapter} into a {dtype} copy of {p.model.preset} ..."):
         res = merge_adapter(Path("models/base") / p.model.preset, adapter, p.model.selected, out, dtype, card)

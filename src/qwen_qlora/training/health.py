@@ -26,7 +26,7 @@ class HealthError(RuntimeError):
 def check_examples(examples: list[dict[str, Any]], eos_id: int) -> None:
     """Every example has learned tokens, and its learned part ends with EOS."""
     if not examples:
-        raise HealthError("no training examples left after encoding; check train.max_seq_len "
+        raise HealthError("no training examples left after encoding; check train.max_length "
                           "and data/processed/train.jsonl")
     for ex in examples:
         learned = [t for t in ex["labels"] if t != IGNORE]
@@ -50,7 +50,7 @@ def check_batch(labels: torch.Tensor, step: int) -> None:
     if supervised_tokens(labels) == 0:
         raise HealthError(
             f"step {step}: a batch of {labels.shape[0]} sequences has no supervised token, the "
-            "loss would be 0 or NaN; all labels are -100 (check the completion mask and max_seq_len)")
+            "loss would be 0 or NaN; all labels are -100 (check the completion mask and train.max_length)")
 
 
 def check_lora_targets(modules: list[str], targets: list[str], scope: str) -> None:
@@ -106,7 +106,7 @@ class HealthCallback(TrainerCallback):
             raise HealthError(
                 f"no LoRA B weight changed in {self.move_steps} optimizer steps: gradients do not "
                 "reach the adapters (gradient checkpointing without input grads, a frozen adapter, "
-                "or a zero learning rate / all-masked labels); check train.gradient_checkpointing "
+                "or a zero learning rate / all-masked labels); check train.activation_checkpointing "
                 "and train.learning_rate")
         self.before = None
 

@@ -34,6 +34,7 @@ import math
 import resource
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -66,39 +67,31 @@ def check_packing(train: TrainParams, preset: PresetParams) -> None:
             "padding low) or use a preset with attn_implementation: flash_attention_2 on a GPU")
 
 
+# TrainParams fields that are SFTConfig's, under SFTConfig's own names: passed unchanged.
+SFT_FIELDS = ("seed", "num_train_epochs", "max_steps", "learning_rate", "lr_scheduler_type",
+              "warmup_steps", "weight_decay", "max_grad_norm", "per_device_train_batch_size",
+              "per_device_eval_batch_size", "gradient_accumulation_steps", "max_length", "packing",
+              "activation_checkpointing", "eval_steps", "logging_steps", "save_total_limit")
+
+
 def sft_config(train: TrainParams, output_dir: str | Path, precision: Precision,
                device: str = "cpu", report_to: str = "none") -> SFTConfig:
-    """The trainer's arguments, translated from `train` params."""
+    """The trainer's arguments: the `train` fields that are SFTConfig's as they are, plus
+    what this project fixes (eval and save every `eval_steps`, the best checkpoint kept)."""
     return SFTConfig(
         output_dir=str(output_dir),
-        seed=train.seed,
+        **train.model_dump(include=set(SFT_FIELDS)),
         data_seed=train.seed,
-        num_train_epochs=train.epochs,
-        max_steps=train.max_steps,
-        learning_rate=train.learning_rate,
-        lr_scheduler_type=train.lr_scheduler,
-        warmup_steps=train.warmup_ratio,
-        weight_decay=train.weight_decay,
-        max_grad_norm=train.max_grad_norm,
-        per_device_train_batch_size=train.batch_size,
-        per_device_eval_batch_size=train.eval_batch_size,
-        gradient_accumulation_steps=train.grad_accum,
-        activation_checkpointing=train.gradient_checkpointing,
         use_cpu=device == "cpu",
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        max_length=train.max_seq_len,
-        packing=train.packing,
         train_sampling_strategy="group_by_length" if train.group_by_length and not train.packing else "random",
         eval_strategy="steps",
-        eval_steps=train.eval_steps,
         save_strategy="steps",
         save_steps=train.eval_steps,
-        save_total_limit=train.save_total_limit,
         load_best_model_at_end=True,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
-        logging_steps=train.logging_steps,
         logging_first_step=True,
         logging_nan_inf_filter=False,  # a NaN loss must reach the health check, not be averaged away
         report_to=report_to,
@@ -124,6 +117,13 @@ class CheckedSFTTrainer(SFTTrainer):
     head: SupervisedHead | None = None
     trim_vocab = False
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # The supervised head's own log figures (TRL's compute_loss keeps its own when it runs)
+        self.head_metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list),
+                                                                "eval": defaultdict(list)}
+        self.head_train_tokens = 0
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.head is None or return_outputs or self.accelerator.unwrap_model(model) is not model:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -135,14 +135,23 @@ class CheckedSFTTrainer(SFTTrainer):
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         # The same logged figures as TRL's compute_loss (entropy, accuracy, tokens seen)
-        metrics = self._metrics[mode]
+        metrics = self.head_metrics[mode]
         if valid:
             metrics["entropy"].append(float(out["entropy"].detach().mean()))
             metrics["mean_token_accuracy"].append(float(out["is_top1"].float().mean()))
         if mode == "train":
-            self._total_train_tokens += int(inputs["attention_mask"].sum())
-        metrics["num_tokens"] = [self._total_train_tokens]
+            self.head_train_tokens += int(inputs["attention_mask"].sum())
+        metrics["num_tokens"] = [self.head_train_tokens]
         return loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add the supervised head's means since the last log (eval keys prefixed as TRL's)."""
+        mode = "train" if self.model.training else "eval"
+        prefix = "eval_" if mode == "eval" else ""
+        logs.update({f"{prefix}{key}": sum(values) / len(values)
+                     for key, values in self.head_metrics[mode].items() if values})
+        self.head_metrics[mode].clear()
+        super().log(logs, start_time)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         check_batch(inputs["labels"], self.state.global_step)
