@@ -3,7 +3,9 @@
 Poems are random word sequences (seeded) over a pseudo-Russian vocabulary drawn with
 Zipf-like frequencies, so common n-grams repeat across poems as they do in verse and
 the longest-run search meets crowded postings. Generations mix novel poems, poems with
-two copied lines and whole copied poems. Prints seconds and peak memory; asserts nothing.
+two copied lines and whole copied poems; each is scored as the generate stage scores a
+sample (`sample_quoting`) and judged by the gate (`gate_reasons`). Prints seconds and
+peak memory; asserts nothing.
 
     PYTHONPATH=src python benchmarks/overlap_index.py [--poems 100000] [--generations 100]
 """
@@ -16,7 +18,8 @@ import time
 
 import numpy as np
 
-from qwen_qlora.metrics.overlap import CorpusIndex, copied_samples, quoting_metrics
+from qwen_qlora.metrics.overlap import CorpusIndex
+from qwen_qlora.metrics.quoting import gate_reasons, quoting_summary, sample_quoting
 
 SYLLABLES = "ба ве ги до жу за ки ло му не ос пя ра си ту фе хо це чу ша ще ю ял ем ид ор ус".split()
 
@@ -73,6 +76,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=30_000)
     parser.add_argument("--zipf", type=float, default=1.0, help="frequency exponent; higher = more repeated n-grams")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-line-words", type=int, default=4, help="evaluate.min_line_words")
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -90,18 +94,17 @@ def main() -> None:
     mem_build = _peak_mib()
 
     t0 = time.perf_counter()
-    metrics = quoting_metrics(index, gens)
+    records = [sample_quoting(index, g, args.min_line_words) for g in gens]
     t_query = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    offenders = copied_samples(index, gens, max_share=0.2)
-    t_gate = time.perf_counter() - t0
+    offenders = sum(bool(gate_reasons(r, 0.2, 8)) for r in records)
+    metrics = quoting_summary(records, 0.2, 8)
 
     print(f"corpus: {args.poems} poems, {words} words, vocab {len(index.vocab)}, zipf {args.zipf}, seed {args.seed}")
     print(f"synthetic data:        {t_data:8.2f} s   peak RSS {mem_data:8.1f} MiB")
     arrays_mib = index.nbytes / 2**20
     print(f"index build:           {t_build:8.2f} s   peak RSS {mem_build:8.1f} MiB   arrays {arrays_mib:.1f} MiB")
-    print(f"quoting_metrics x{len(gens)}:  {t_query:8.2f} s   ({1000 * t_query / len(gens):.1f} ms per generation)")
-    print(f"copied_samples x{len(gens)}:   {t_gate:8.2f} s   {len(offenders)} offending (max_share 0.2)")
+    print(f"sample_quoting x{len(gens)}:   {t_query:8.2f} s   ({1000 * t_query / len(gens):.1f} ms per generation)")
+    print(f"gate: {offenders} of {len(gens)} fail (max_share 0.2, max_run 8); distinct corpus lines {len(index.lines.keys)}")
     print(f"peak RSS overall: {_peak_mib():.1f} MiB")
     for key, value in metrics.items():
         print(f"  {key} = {value}")

@@ -17,10 +17,11 @@ keeps the first as its row and the best by `selection.SELECTION_SCORE` as
 
 Quoting is checked per sample against every known text (target train, val and test
 poems, the reference poets and every raw record as scraped) with exact and near-verbatim
-line matching; the gate fails the stage when any adapted sample (an adapter row's first
-candidates, which are what `qwen-qlora write` and the demo page deliver, and its selected
-ones) is empty, copies too many lines or a long word run (evaluate.on_copy: warn only
-warns), listing each failing sample with the poem it copies. Form and diversity are scored on every sample cut to its
+line matching and line-by-line alignment with the most similar known poems; the gate
+fails the stage when any adapted sample (an adapter row's first candidates, which are
+what `qwen-qlora write` and the demo page deliver, and its selected ones) is empty,
+copies too many lines, a long word run or too many (even reworded) lines of one poem
+(evaluate.on_copy: warn only warns), listing each failing sample with the poem it copies. Form and diversity are scored on every sample cut to its
 first N verse lines (N = the median line count of the test poems), so a row that never
 stops is not compared on longer texts; uncut figures are kept beside. Compliance is
 judged on the whole poem. Each sample keeps its form annotation (`form`, `form_cut`),
@@ -137,7 +138,8 @@ def main() -> None:
         for per in candidates:
             p_author = selector.p_author([c["text"] for c in per])
             scores = [candidate_score(c["form"], c["requested_form"], p) for c, p in zip(per, p_author, strict=True)]
-            ok = [not gate_reasons(c["quoting"], ev.max_copied_line_share, ev.max_copied_run_words) for c in per]
+            ok = [not gate_reasons(c["quoting"], ev.max_copied_line_share, ev.max_copied_run_words,
+                                   ev.max_lines_from_one_poem) for c in per]
             samples.append(selected_sample(per, scores, ok))
         chosen = [s for s in samples if "chosen" in s]
         selection = {
@@ -156,7 +158,8 @@ def main() -> None:
         for s in mine:
             by_theme.setdefault(s["theme"], []).append(s["text_cut"])
         metrics[name] = {
-            **quoting_summary([s["quoting"] for s in mine], ev.max_copied_line_share, ev.max_copied_run_words, ev.seed),
+            **quoting_summary([s["quoting"] for s in mine], ev.max_copied_line_share, ev.max_copied_run_words, ev.seed,
+                              ev.max_lines_from_one_poem),
             **diversity_metrics(by_theme),
             **form_summary([s["text_cut"] for s in mine], seed=ev.seed),
             **{f"uncut_{k}": v for k, v in form_summary([s["text"] for s in mine], seed=ev.seed).items()
@@ -176,7 +179,7 @@ def main() -> None:
     write_jsonl(args.samples, samples)
     write_text(args.samples_md, samples_markdown(samples, params.model.preset))
     message = quoting_gate([s for s in samples if ROWS[row_of(s["model"])].adapter],
-                           ev.max_copied_line_share, ev.max_copied_run_words)
+                           ev.max_copied_line_share, ev.max_copied_run_words, ev.max_lines_from_one_poem)
     if message and ev.on_copy == "fail":
         raise SystemExit(f"generate: {message}")
     if message:

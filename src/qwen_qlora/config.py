@@ -466,6 +466,7 @@ class EvaluateParams(Section):
     seed: int = 0
     max_copied_line_share: float = Field(0.2, ge=0, le=1)
     max_copied_run_words: int = Field(8, ge=4)
+    max_lines_from_one_poem: int = Field(2, ge=1)
     near_line_similarity: float = Field(0.85, ge=0.5, le=1)
     on_copy: Literal["fail", "warn"] = "fail"
     min_line_words: int = Field(4, ge=1)

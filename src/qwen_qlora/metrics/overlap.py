@@ -36,6 +36,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
+from qwen_qlora.metrics.alignment import PoemIndex, PoemMatch, strong_pairs
 from qwen_qlora.text import lines, normalize_line
 
 _SEP = 2**32 - 1  # between corpus documents (and after the last one)
@@ -207,6 +208,7 @@ class CorpusIndex:
     ngram_hashes: dict[int, np.ndarray]  # n -> sorted uint64 (unique, except the anchor)
     anchor_positions: np.ndarray  # corpus positions, aligned with ngram_hashes[anchor_n]
     lines: LineIndex
+    poems: PoemIndex
 
     @property
     def anchor_n(self) -> int:
@@ -235,15 +237,22 @@ class CorpusIndex:
         vocab = _Vocab()
         ids = array("I")
         starts: list[int] = []
-        line_first: dict[str, int] = {}
+        key_index: dict[str, int] = {}
+        key_docs: list[int] = []
+        doc_lines: list[list[int]] = []
         for doc, text in enumerate(texts):
             tokens, pairs = _poem_words(text)
             starts.append(len(ids))
             ids.extend(map(vocab.__getitem__, tokens))
             ids.append(_SEP)
+            mine = []
             for _, key in pairs:
                 if key:
-                    line_first.setdefault(key, doc)
+                    if key not in key_index:
+                        key_index[key] = len(key_docs)
+                        key_docs.append(doc)
+                    mine.append(key_index[key])
+            doc_lines.append(mine)
         if len(vocab) >= _OOV:
             raise ValueError(f"CorpusIndex: vocabulary of {len(vocab)} words exceeds the uint32 id space")
         if doc_ids is None:
@@ -251,6 +260,7 @@ class CorpusIndex:
         elif len(doc_ids) != len(starts):
             raise ValueError(f"CorpusIndex: {len(doc_ids)} doc_ids given for {len(starts)} texts")
         ids_np = np.frombuffer(ids, dtype=np.uint32).copy()
+        keys = list(key_index)
         hashed: dict[int, np.ndarray] = {}
         anchor_positions = np.empty(0, dtype=np.uint32)
         for n, h, valid in _iter_ngram_hashes(ids_np, ns):
@@ -270,7 +280,8 @@ class CorpusIndex:
             doc_ids=list(doc_ids),
             ngram_hashes=hashed,
             anchor_positions=anchor_positions,
-            lines=LineIndex(list(line_first), list(line_first.values())),
+            lines=LineIndex(keys, key_docs),
+            poems=PoemIndex(vocab, ids_np, np.asarray(starts, dtype=np.int64), keys, doc_lines),
         )
 
     def _encode(self, tokens: list[str]) -> np.ndarray:
@@ -324,20 +335,39 @@ class CorpusIndex:
         doc = int(np.searchsorted(self.starts, best_pos, side="right")) - 1
         return best_len, self.doc_ids[doc]
 
-    def line_matches(self, text: str, min_words: int = 3,
-                     near_similarity: float | None = 0.85) -> tuple[int, list[LineMatch]]:
+    def align(self, text: str, min_words: int = 4) -> list[PoemMatch]:
+        """The text's lines aligned with the lines of the known poems most like it, best
+        poem first (`alignment.PoemIndex.align`); line numbers count verse lines."""
+        return self.poems.align([key for _, key in _poem_words(text)[1]], min_words)
+
+    def line_matches(self, text: str, min_words: int = 3, near_similarity: float | None = 0.85,
+                     aligned: list[PoemMatch] | None = None) -> tuple[int, list[LineMatch]]:
         """(number of lines with at least `min_words` words, those of them found in the
         corpus exactly or near-verbatim after normalisation); `near_similarity` None
-        keeps exact matches only."""
+        keeps exact matches only. Near also covers lines within two word edits of a line
+        of a poem the text aligns with (`align`, computed unless `aligned` is given)."""
         if min_words < 1:
             raise ValueError(f"copied lines: min_words must be >= 1, got {min_words}")
-        eligible = [(line, key) for line, key in _poem_words(text)[1] if key and key.count(" ") + 1 >= min_words]
+        pairs = _poem_words(text)[1]
+        eligible = [i for i, (_, key) in enumerate(pairs) if key and key.count(" ") + 1 >= min_words]
+        aligned_near: dict[int, tuple[int, int]] = {}
+        if near_similarity is not None:
+            for m in aligned if aligned is not None else self.align(text, min_words):
+                for i, k, edits in m.pairs:
+                    if edits and strong_pairs(np.array(edits), np.array(pairs[i][1].count(" ") + 1),
+                                              self.poems.key_words[k], min_words):
+                        aligned_near.setdefault(i, (k, m.doc))
         found = []
-        for line, key in eligible:
+        for i in eligible:
+            line, key = pairs[i]
             hit = self.lines.match(key, near_similarity)
             if hit is not None:
-                i, kind, sim = hit
-                found.append(LineMatch(line, self.lines.keys[i], self.doc_ids[int(self.lines.key_docs[i])], kind, sim))
+                k, kind, sim = hit
+                found.append(LineMatch(line, self.lines.keys[k], self.doc_ids[int(self.lines.key_docs[k])], kind, sim))
+            elif i in aligned_near:
+                k, doc = aligned_near[i]
+                found.append(LineMatch(line, self.lines.keys[k], self.doc_ids[doc], "near",
+                                       fuzz.ratio(key, self.lines.keys[k]) / 100))
         return len(eligible), found
 
     def copied_lines(self, text: str, min_words: int = 3, near_similarity: float | None = None) -> list[str]:
