@@ -37,10 +37,11 @@ from qwen_qlora.merge import PROBES, compare_logits
 
 TYPES = ("f16", "bf16", "q8_0", "q4_k_m")
 # Accepted max KL (nats, per position) of a GGUF's next-token distributions from the fp32
-# merged model's, on the probe texts. Measured on gemma-3-270m + adapter (benchmarks/gguf_export.py):
-# f16 4e-4, bf16 0.013, q8_0 0.005, q4_k_m 0.7. Weights rounded to bf16 move gemma's large
-# logits by up to ~1 (see merge.TOLERANCE); 4-bit k-quants change some positions' choice.
-TOLERANCE = {"f16": 0.005, "bf16": 0.05, "q8_0": 0.05, "q4_k_m": 2.0}
+# merged model's, on the probe texts (merge.PROBES, 62 tokens). Measured on gemma-3-270m +
+# the trained adapter (benchmarks/gguf_export.py), read back by transformers / run by llama.cpp:
+# f16 1.6e-5 / 1.6e-5, bf16 4.4e-4 / 7.7e-4, q8_0 0.004 / 0.024 (llama.cpp also rounds the
+# activations to 8 bits), q4_k_m 0.16 / 0.14 (same top token at 74% of positions).
+TOLERANCE = {"f16": 0.005, "bf16": 0.01, "q8_0": 0.05, "q4_k_m": 0.5}
 # Gemma's RMSNorm scales by (1 + weight); llama.cpp multiplies by the stored weight, so its
 # converter stores weight + 1 and transformers' loader subtracts the 1 again.
 NORM_SHIFT = 1.0
