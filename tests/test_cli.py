@@ -22,7 +22,7 @@ def invoke(project, monkeypatch, *args):
     return runner.invoke(app, list(args))
 
 
-@pytest.mark.parametrize("command", ["scan", "write", "compare", "serve", "merge"])
+@pytest.mark.parametrize("command", ["scan", "write", "compare", "serve", "merge", "export"])
 def test_help_has_an_example(command):
     res = runner.invoke(app, [command, "--help"])
     assert res.exit_code == 0 and "Example: qwen-qlora " + command in " ".join(res.output.split())
@@ -62,6 +62,8 @@ def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
     (("write", "зима", "--adapter", "nowhere"), "nowhere: no adapter_config.json"),
     (("scan", "missing.txt"), "missing.txt: no such file"),
     (("merge", "--out", "merged", "--dtype", "nf4"), "never into 4-bit"),
+    (("export", "--gguf", "gguf", "--types", "q3"), "choose among f16, bf16, q8_0, q4_k_m"),
+    (("export", "--gguf", "gguf"), "head_dim=32 (needs 256)"),
     (("write", "зима", "--params", "nope.yaml"), "nope.yaml: file not found"),
     (("write", "зима", "--meter", "jamb"), "meter 'jamb' is not one of"),
     (("write", "зима", "--meter", "iamb", "--scheme", "ABC"), "scheme 'ABC' is not one of"),
@@ -80,3 +82,19 @@ def test_merge_command_reports_the_difference(project, monkeypatch):
     assert res.exit_code == 0, res.output
     assert "max |logit difference|" in res.stdout and "max KL" in res.stdout
     assert (project / "merged/model.safetensors").is_file() and (project / "merged/README.md").is_file()
+
+
+def test_export_command_writes_checked_gguf_files(tmp_path, monkeypatch):
+    from fixtures.tiny_models import sentencepiece_tokenizer, tiny_gemma_for_export
+
+    tok = sentencepiece_tokenizer()
+    tiny_gemma_for_export(len(tok)).save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    (tmp_path / "project").mkdir()
+    project = tiny_project(tmp_path / "project", tmp_path / "base", ["зима"])
+    res = invoke(project, monkeypatch, "export", "--gguf", "gguf", "--types", "f16,q8_0")
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.stdout.split())
+    assert "tiny-akhmatova-f16.gguf" in out and "tiny-akhmatova-q8_0.gguf" in out and "max KL" in out
+    assert "train 6, validation 2, test 2 poems" in (project / "gguf/README.md").read_text()
+    assert (project / "gguf/tiny-akhmatova-q8_0.gguf").stat().st_size < (project / "gguf/tiny-akhmatova-f16.gguf").stat().st_size

@@ -22,10 +22,10 @@ def adapter(gemma_base, tmp_path_factory):
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_merged_logits_match_base_plus_adapter(adapter, tmp_path, dtype):
     base_dir, preset, adapter_dir = adapter
-    card = model_card(preset="tiny", source="tiny-gemma", author="toy", lora={"r": 4}, train={"epochs": 1},
+    card = model_card(preset="tiny", source="tiny-gemma", author="toy", lora={"r": 4}, train={"num_train_epochs": 1},
                       dtype=dtype, metrics={"eval": {"adapted": {"test_perplexity": 9.5, "test_perplexity_ci_low": 9.0,
                                                                  "test_perplexity_ci_high": 10.0}}},
-                      split={"train_poems": 6})
+                      split={"train_poems": 6, "val_poems": 2})
     res = merge_adapter(base_dir, adapter_dir, preset, tmp_path / "merged", dtype=dtype, card=card)
     print(f"{dtype}: max |merged - base+adapter| = {res.max_abs_diff:.3g}, KL {res.max_kl:.2g} "
           f"(tolerance {res.tolerance}), top-1 {res.top1_agreement:.0%}, reload {res.reload_max_abs_diff:.3g}, "
@@ -42,10 +42,12 @@ def test_merged_logits_match_base_plus_adapter(adapter, tmp_path, dtype):
 
 
 def test_model_card_says_how_it_was_trained():
-    card = model_card(preset="p", source="s", author="a", lora={}, train={}, dtype="bf16", split={},
+    card = model_card(preset="p", source="s", author="a", lora={}, train={}, dtype="bf16",
+                      split={"train_poems": 160, "val_poems": 22},
                       metrics={"eval": {"delta": {"val_perplexity_ratio": 0.74}}}, quantized=False)
     assert "LoRA on the frozen 16/32-bit base" in card and "NF4" not in card
     assert "| adapted / base | val_perplexity_ratio | 0.74 |" in card
+    assert "train 160, validation 22 poems" in card and "?" not in card
 
 
 def test_merge_really_changes_the_base(adapter, tmp_path):

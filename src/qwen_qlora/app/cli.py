@@ -5,6 +5,7 @@
     qwen-qlora compare "тема"              base and adapted poems side by side
     qwen-qlora serve                       a local demo page on http://127.0.0.1:7860
     qwen-qlora merge --out merged/         the adapter merged into a bf16 copy of the base
+    qwen-qlora export --gguf gguf/         the merged model as GGUF for llama.cpp / Ollama
 
 Every command runs from the project root (params.yaml, models/) and fails with one
 readable line (QWEN_QLORA_DEBUG=1 shows the traceback); `--help` shows an example.
@@ -13,7 +14,6 @@ readable line (QWEN_QLORA_DEBUG=1 shows the traceback); `--help` shows an exampl
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -35,7 +35,8 @@ PARAMS = typer.Option(Path("params.yaml"), help="Pipeline parameters (preset, qu
 ADAPTER = typer.Option(Path("models/adapter"), help="The trained adapter folder.")
 
 
-OUR_ERRORS = [("qwen_qlora.model.load", "ModelLoadError"), ("qwen_qlora.app.merge", "MergeError")]
+OUR_ERRORS = [("qwen_qlora.model.load", "ModelLoadError"), ("qwen_qlora.app.merge", "MergeError"),
+              ("qwen_qlora.app.export", "ExportError")]
 
 
 def readable_errors(fn: Callable) -> Callable:
@@ -263,17 +264,10 @@ def merge(
 
     Example: [bold]qwen-qlora merge --out merged/ --dtype bf16[/bold]
     """
-    from qwen_qlora.app.merge import merge_adapter, model_card
-    from qwen_qlora.config import to_dict
+    from qwen_qlora.app.merge import merge_adapter, run_card
 
     p = _params(params)
-    metrics = {n: json.loads(f.read_text(encoding="utf-8")) for n in ("eval", "generation", "poetics", "split")
-               if (f := metrics_dir / f"{n}.json").is_file()}
-    card = model_card(preset=p.model.preset, source=p.model.selected.source, author=p.author, lora=to_dict(p.lora),
-                      train={k: v for k, v in to_dict(p.train).items()
-                             if k in ("num_train_epochs", "max_steps", "learning_rate", "per_device_train_batch_size",
-                                      "gradient_accumulation_steps", "seed")},
-                      dtype=dtype, metrics=metrics, split=metrics.get("split", {}), quantized=p.quant.load_in_4bit)
+    card = run_card(p, metrics_dir, dtype)
     with console.status(f"merging {adapter} into a {dtype} copy of {p.model.preset} ..."):
         res = merge_adapter(Path("models/base") / p.model.preset, adapter, p.model.selected, out, dtype, card)
     console.print(f"merged model: {res.out_dir} ({dtype}, safetensors + tokenizer + README.md)")
@@ -282,6 +276,43 @@ def merge(
                   f"same top token at {res.top1_agreement:.1%} of positions")
     console.print(f"reloaded with plain transformers: max |logit difference| {res.reload_max_abs_diff:.3g}, "
                   f"max KL {res.reload_max_kl:.2g} nats")
+
+
+
+@app.command()
+@readable_errors
+def export(
+    gguf: Path = typer.Option(..., "--gguf", help="A new folder for the GGUF files and their README.md."),
+    types: str = typer.Option("f16,q8_0", "--types", help="Comma-separated: f16, bf16, q8_0, q4_k_m "
+                              "(q4_k_m needs llama-cpp-python)."),
+    merged: Path | None = typer.Option(None, "--from", help="A folder written by `qwen-qlora merge --dtype fp32` "
+                                       "(default: merge the adapter now, in fp32)."),
+    params: Path = PARAMS,
+    adapter: Path = ADAPTER,
+    metrics_dir: Path = typer.Option(Path("metrics"), help="Where the pipeline's metrics are (for the model card)."),
+) -> None:
+    """Write the merged model as GGUF for llama.cpp and Ollama, one file per type, each
+    loaded back and checked against the merged model (KL of next-token distributions).
+
+    Example: [bold]qwen-qlora export --gguf gguf/ --types f16,q8_0[/bold]
+    """
+    from qwen_qlora.app.export import export_run
+    from qwen_qlora.app.merge import run_card
+
+    p = _params(params)
+    kinds = [t.strip() for t in types.split(",") if t.strip()]
+    name = f"{p.model.preset}-{p.author}"
+    card = run_card(p, metrics_dir, "fp32", gguf_files=[f"{name}-{t}.gguf" for t in kinds])
+    with console.status(f"writing {', '.join(kinds)} GGUF files of {p.model.preset} + {adapter} ..."):
+        files = export_run(Path("models/base") / p.model.preset, adapter, p.model.selected, gguf, kinds, name,
+                           card, merged)
+    console.print(f"{gguf}: each file read back with transformers' GGUF loader vs the fp32 merged model "
+                  f"({files[0].probe_tokens} probe tokens):")
+    for f in files:
+        console.print(f"  {f.path.name}: {f.size_bytes / 2**20:.1f} MiB, max KL {f.max_kl:.2g} nats (tolerance "
+                      f"{f.tolerance}), mean KL {f.mean_kl:.2g}, same top token at {f.top1_agreement:.1%} of positions",
+                      highlight=False)
+    console.print(f"model card: {gguf / 'README.md'}")
 
 
 if __name__ == "__main__":

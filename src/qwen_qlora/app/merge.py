@@ -12,6 +12,7 @@ Run as `qwen-qlora merge --out DIR`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,16 +129,32 @@ def _metric_line(name: str, row: dict[str, Any], key: str) -> str | None:
 
 
 def model_card(*, preset: str, source: str, author: str, lora: dict[str, Any], train: dict[str, Any],
-               dtype: str, metrics: dict[str, dict[str, Any]], split: dict[str, Any], quantized: bool = True) -> str:
-    """A short Markdown model card: what it is, the data, the params, the metrics with
-    intervals (those present in metrics/*.json), intended use and limits."""
+               dtype: str, metrics: dict[str, dict[str, Any]], split: dict[str, Any], quantized: bool = True,
+               gguf_files: list[str] | None = None) -> str:
+    """A short Markdown model card: what it is, the data (the split's figures, required),
+    the params, the metrics with intervals (those present in metrics/*.json), intended use
+    and limits. With `gguf_files`, the card of a GGUF export: how to run those files."""
+    missing = [k for k in ("train_poems", "val_poems") if k not in split]
+    if missing:
+        raise ValueError(f"model card: the split's figures {', '.join(missing)} are missing (metrics/split.json); "
+                         "run `dvc repro split` or point --metrics-dir at the run's metrics folder")
+    if gguf_files:
+        example = gguf_files[-1]
+        usage = [f"The base model `{source}` with a LoRA adapter merged into it, as GGUF for llama.cpp and Ollama: "
+                 + ", ".join(f"`{f}`" for f in gguf_files) + ". With llama.cpp: "
+                 f"`llama-cli -m {example} -p \"Напиши стихотворение на тему: зима\" -n 200`; with Ollama: a "
+                 f"Modelfile with `FROM ./{example}`, then `ollama create`. transformers reads them too: "
+                 f"`AutoModelForCausalLM.from_pretrained(this_folder, gguf_file=\"{example}\")`."]
+    else:
+        usage = [f"The base model `{source}` with a LoRA adapter merged into its {dtype} weights. "
+                 "Load it with plain transformers: `AutoModelForCausalLM.from_pretrained(this_folder)`."]
     lines = [
-        "---", "library_name: transformers", "language: [ru]", "tags: [lora, qlora, poetry]", "---", "",
+        "---", f"library_name: {'gguf' if gguf_files else 'transformers'}", "language: [ru]",
+        f"tags: [lora, qlora, poetry{', gguf' if gguf_files else ''}]", "---", "",
         f"# {preset} + LoRA: Russian poems in the style of {author}", "",
-        f"The base model `{source}` with a LoRA adapter merged into its {dtype} weights. "
-        "Load it with plain transformers: `AutoModelForCausalLM.from_pretrained(this_folder)`.", "",
+        *usage, "",
         "## Data", "",
-        f"Poems by {author} (train {split.get('train_poems', '?')}, validation {split.get('val_poems', '?')}"
+        f"Poems by {author} (train {split['train_poems']}, validation {split['val_poems']}"
         + (f", test {split['test_poems']}" if "test_poems" in split else "")
         + " poems), from the project's offline corpus; other poets served only as reference for the "
         "style metrics. Prompt: a request for a poem on a theme.", "",
@@ -170,3 +187,21 @@ def model_card(*, preset: str, source: str, author: str, lora: dict[str, Any], t
               "lines of its training poems (see copied_line_share above); check a poem before publishing it. "
               "It knows Russian poetry only as well as a small base model does.", ""]
     return "\n".join(lines)
+
+
+CARD_METRICS = ("eval", "generation", "poetics", "split")
+CARD_TRAIN_KEYS = ("num_train_epochs", "max_steps", "learning_rate", "per_device_train_batch_size",
+                   "gradient_accumulation_steps", "seed")
+
+
+def run_card(params: Any, metrics_dir: Path, dtype: str, gguf_files: list[str] | None = None) -> str:
+    """The model card of a pipeline run: params.yaml's settings and the run's metrics/*.json."""
+    from qwen_qlora.config import to_dict
+
+    metrics = {n: json.loads(f.read_text(encoding="utf-8")) for n in CARD_METRICS
+               if (f := Path(metrics_dir) / f"{n}.json").is_file()}
+    return model_card(preset=params.model.preset, source=params.model.selected.source, author=params.author,
+                      lora=to_dict(params.lora),
+                      train={k: v for k, v in to_dict(params.train).items() if k in CARD_TRAIN_KEYS},
+                      dtype=dtype, metrics=metrics, split=metrics.get("split", {}),
+                      quantized=params.quant.load_in_4bit, gguf_files=gguf_files)
