@@ -47,6 +47,7 @@ from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
 from qwen_qlora.metrics.form_annotation import annotate_forms, assign_requests, common_forms, compliance, describe_form
+from qwen_qlora.metrics.fluency import fluency_summary, load_morph, text_fluency, top_unknown_words
 from qwen_qlora.metrics.gate import quoting_gate
 from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
@@ -123,6 +124,9 @@ def main() -> None:
     for s in scored:
         s["quoting"] = sample_quoting(index, s["text"], ev.min_line_words, ev.near_line_similarity)
         s["text_cut"] = first_lines(s["text"], cut_n)
+    morph = load_morph()
+    for s in scored:  # are the words Russian: known to pymorphy3's dictionary, adjectives agreeing
+        s["fluency"] = text_fluency(s["text"], morph)
     forms = annotate_forms([s["text"] for s in scored], stresser, params.annotate.min_regularity)
     forms_cut = annotate_forms([s["text_cut"] for s in scored], stresser, params.annotate.min_regularity)
     for s, form, form_cut in zip(scored, forms, forms_cut, strict=True):
@@ -166,10 +170,16 @@ def main() -> None:
                if not k.startswith("n_")},
             **{k: v for c in COMPLIANCE
                for k, v in flat(f"request_{c}_share", share_ci([s["compliance"][c] for s in mine])).items()},
+            **fluency_keys(fluency_summary([s["fluency"] for s in mine], ev.seed)),
+            "unknown_words_top": top_unknown_words([s["fluency"] for s in mine], 10),
             "stopped_at_eos_share": round(sum(s["stopped_at_eos"] for s in mine) / len(mine), 4),
             "mean_new_tokens": round(sum(s["new_tokens"] for s in mine) / len(mine), 1),
             "sampling_s": sampling_s.get(row_of(name)),
         }
+    # Her own poems set the floor a row is read against (rare words, names, archaisms)
+    for split in ("val", "test"):
+        metrics[f"poet_{split}"] = fluency_keys(fluency_summary([text_fluency(r["completion"], morph)
+                                                                 for r in splits[split]], ev.seed))
     if selection:
         metrics["selection"] = selection
     metrics["generation_s"] = generation_s
@@ -187,6 +197,12 @@ def main() -> None:
     write_metrics(args.metrics, metrics)
     print(f"generate: {len(samples)} poems in {generation_s:.0f} s; copied-line share base "
           f"{metrics['base'].get('copied_line_share')}, adapted {metrics['adapted'].get('copied_line_share')}")
+
+
+def fluency_keys(summary: dict) -> dict:
+    """The fluency figures generation.json keeps: the shares with intervals, words judged."""
+    return {k: v for k, v in summary.items() if k.startswith(("known_word_share", "disagreeing_pair_share"))
+            or k in ("n_words", "n_adj_noun_pairs")}
 
 
 if __name__ == "__main__":

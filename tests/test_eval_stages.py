@@ -135,6 +135,10 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
         assert m["n_generations"] == 4
         assert m["quatrain_compliance_share_ci_low"] <= m["quatrain_compliance_share"] <= m["quatrain_compliance_share_ci_high"]
         assert "uncut_lines_mean" in m and "gate_failure_share" in m
+        assert m["known_word_share_ci_low"] <= m["known_word_share"] <= m["known_word_share_ci_high"]
+        assert m["n_words"] == sum(s["fluency"]["n_words"] for s in samples if s["model"] == row)
+    for split in ("val", "test"):  # her own poems: the floor a row's fluency is read against
+        assert 0.5 < metrics[f"poet_{split}"]["known_word_share"] <= 1
         for part in ("meter", "feet", "scheme", "stanzas", "all"):
             assert m[f"request_{part}_share_ci_low"] <= m[f"request_{part}_share"] <= m[f"request_{part}_share_ci_high"]
     assert all("text_cut" in s and "quoting" in s and "form_cut" in s and "compliance" in s for s in samples)

@@ -8,7 +8,8 @@ from fixtures.tiny_models import toy_records
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from qwen_qlora.config import LoraParams
-from qwen_qlora.evaluation.scoring import aggregate, length_batches, perplexity_ratio, poems_better, score_examples
+from qwen_qlora.evaluation.scoring import (aggregate, length_batches, perplexity_ratio, poem_tokens, poems_better,
+                                           score_examples, stop_term)
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.model.prompts import encode_example
@@ -65,6 +66,23 @@ def test_only_predicting_positions_reach_the_output_layer(setup):
         target = torch.tensor(ex["labels"][1:])
         keep = target != -100
         assert s["nll"] == pytest.approx(float(-logp[keep].gather(-1, target[keep, None]).sum()), rel=1e-4)
+
+
+def test_the_stop_token_is_scored_apart(setup):
+    """stop_nll is the NLL of the last learned token, the EOS; poem_tokens leaves it out."""
+    base, _, tok, examples = setup
+    scores = score_examples(base, examples, tok.pad_token_id, batch_size=2)
+    for ex, s in zip(examples, scores):
+        assert ex["labels"][-1] == tok.eos_token_id
+        logp = torch.log_softmax(base(input_ids=torch.tensor([ex["input_ids"]])).logits[0, -2].float(), -1)
+        assert s["stop_nll"] == pytest.approx(float(-logp[tok.eos_token_id]), rel=1e-4)
+        assert s["stop_correct"] == int(logp.argmax() == tok.eos_token_id)
+    poem = poem_tokens(scores)
+    assert [p["tokens"] for p in poem] == [s["tokens"] - 1 for s in scores]
+    assert [p["nll"] for p in poem] == pytest.approx([s["nll"] - s["stop_nll"] for s in scores])
+    term = stop_term(scores)
+    assert term["stop_nats_per_poem"] == pytest.approx(sum(s["stop_nll"] for s in scores) / len(scores), abs=1e-4)
+    assert term["stop_nats_per_poem_ci_low"] <= term["stop_nats_per_poem"] <= term["stop_nats_per_poem_ci_high"]
 
 
 def test_aggregate_known_values():

@@ -78,9 +78,23 @@ def test_old_and_missing_inputs_do_not_crash(tmp_path):
 def test_eval_table_aligns_columns_across_rows():
     table = eval_table({"base": {"test_perplexity": 10.0, "test_poems": 3}, "adapted": {"test_perplexity": 8.0},
                         "headline": {"test_perplexity_ratio": 0.8}})
-    assert table["columns"] == ["perplexity", "poems"]
+    assert table["columns"] == ["perplexity with the stop token", "poems"]
     assert [len(r["cells"]) for r in table["rows"]] == [2, 2]
     assert table["rows"][1]["cells"][1] == {"value": "", "interval": ""}
+    assert table["headline"]["text"] == "adapted / base test perplexity" and table["headline_stop"] is None
+
+
+def test_eval_table_leads_with_poem_tokens_and_keeps_the_stop_token_apart():
+    ratio = {"poem_test_perplexity_ratio": 0.93, "poem_poems_better": 20, "test_perplexity_ratio": 0.91,
+             "poems_better": 25, "test_poems": 33, "numerator": "adapted", "denominator": "base"}
+    table = eval_table({"base": {"poem_test_perplexity": 58.5, "test_perplexity": 60.0, "stop_nats_per_poem": 4.7},
+                        "adapted": {"poem_test_perplexity": 54.4, "test_perplexity": 54.6, "stop_nats_per_poem": 1.2},
+                        "headline": ratio})
+    assert table["columns"] == ["perplexity, poem tokens", "perplexity with the stop token", "stop token (nats/poem)"]
+    assert table["headline"]["text"] == "adapted / base test perplexity on poem tokens (the stop token apart)"
+    assert table["headline"]["value"] == "0.930" and "20 of 33" in table["headline"]["better"]
+    assert table["headline_stop"]["text"] == "adapted / base test perplexity with the stop token"
+    assert "25 of 33" in table["headline_stop"]["better"]
 
 
 def test_copied_lines_are_matched_by_line():

@@ -48,7 +48,9 @@ def test_fewshot_prompt_puts_worked_examples_first():
     shots = fewshot_shots(toy_records(4), 2)
     assert [s[0] for s in shots] == [r["prompt"] for r in toy_records(2)]
     ex = encode_example(preset, tok, "Тема", "Стих.", shots)
-    assert show_mask(tok, ex) == ("[[<bos>" + "".join(f"{p}\n\n{c}\n\n" for p, c in shots) + "Тема\n\n]]Стих.<eos>")
+    assert show_mask(tok, ex) == ("[[<bos>" + "".join(f"{p}\n\n{c}<eos>\n\n" for p, c in shots) + "Тема\n\n]]Стих.<eos>")
+    # each worked poem ends with the stop token itself, as a scored completion does
+    assert ex["input_ids"].count(tok.eos_token_id) == len(shots) + 1
     chat_tok = char_tokenizer(chat=True)
     text = format_prompt(qwen_preset(), chat_tok, "Тема", shots[:1])
     assert text.count("<|im_start|>user") == 2 and f"assistant\n{shots[0][1]}<|im_end|>" in text

@@ -8,9 +8,11 @@ output layer runs only at the positions that predict a completion token
 (`logits_to_keep` with a boolean mask): with a 262k-token vocabulary the logits of the
 prompt (and of few-shot examples) would cost most of the time and memory.
 
-Perplexity has one definition in this project: exp of the summed negative
-log-likelihood over all completion tokens (the poem and its EOS) divided by their
-number, token-weighted over poems.
+Perplexity is exp of the summed negative log-likelihood over the scored tokens divided
+by their number, token-weighted over poems, in two ways: over the poem's own tokens
+(`poem_tokens`: the stop token left out; the headline) and over every completion token
+(the poem and its EOS, what training learns). The stop token's own term is reported
+apart (`stop_term`), since knowing where a poem ends is not writing it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 
 from qwen_qlora.model.adapted import adapter_switch
 from qwen_qlora.model.prompts import IGNORE
-from qwen_qlora.stats import bootstrap_ci
+from qwen_qlora.stats import bootstrap_ci, flat, mean_ci
 
 LN2 = math.log(2)
 
@@ -87,10 +89,30 @@ def score_examples(model: Any, examples: list[dict[str, Any]], pad_id: int,
             stats = token_stats(logits.reshape(-1, logits.shape[-1]), target[keep])
             for row, i in enumerate(idx):
                 sel = rows == row
+                last = int(sel.nonzero()[-1]) if sel.any() else None  # the stop token (EOS)
                 out[i] = {"nll": float(stats["nll"][sel].sum()), "tokens": int(sel.sum()),
                           "correct": int(stats["correct"][sel].sum()),
-                          "entropy": float(stats["entropy"][sel].sum())}
+                          "entropy": float(stats["entropy"][sel].sum()),
+                          "stop_nll": float(stats["nll"][last]) if last is not None else 0.0,
+                          "stop_correct": int(stats["correct"][last]) if last is not None else 0,
+                          "stop_entropy": float(stats["entropy"][last]) if last is not None else 0.0}
     return out  # type: ignore[return-value]
+
+
+def poem_tokens(scores: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The same scores over the poem's own tokens: the stop token (EOS, the last learned
+    token of every example, `model.prompts.encode_example`) left out. A model that merely
+    learnt where poems end gains on the stop token alone; these figures do not see it."""
+    return [{"nll": s["nll"] - s["stop_nll"], "tokens": s["tokens"] - 1,
+             "correct": s["correct"] - s["stop_correct"], "entropy": s["entropy"] - s["stop_entropy"]}
+            for s in scores]
+
+
+def stop_term(scores: list[dict[str, float]], seed: int = 0) -> dict[str, float]:
+    """The stop token on its own: mean NLL per poem (nats) with a 95% bootstrap interval,
+    and the share of poems where it is the likeliest token."""
+    return {**flat("stop_nats_per_poem", mean_ci([s["stop_nll"] for s in scores], seed)),
+            "stop_top1_share": sum(s["stop_correct"] for s in scores) / len(scores)}
 
 
 def aggregate(scores: list[dict[str, float]], seed: int = 0) -> dict[str, float]:

@@ -45,10 +45,13 @@ def prompt_prefix(p: SplitParams) -> str:
 
 def format_prompt(preset: PresetParams, tokenizer: Any, prompt: str, shots: Sequence[Shot] = ()) -> str:
     """The text a model sees before the poem: a plain template, or a chat turn. `shots`
-    put worked examples first (few-shot prompting, the alternative to fine-tuning): plain
-    prompts follow each other separated by a blank line; chat prompts become turns."""
+    put worked examples first (few-shot prompting, the alternative to fine-tuning). Each
+    worked poem ends the way a training completion ends, with the stop token the model is
+    scored on: plain prompts as `poem<eos>` and a blank line; chat prompts as turns (whose
+    end-of-turn token is the preset's EOS)."""
     if preset.prompt_format == "plain":
-        worked = "".join(preset.plain_template.format(prompt=p) + poem + "\n\n" for p, poem in shots)
+        stop = tokenizer.eos_token
+        worked = "".join(preset.plain_template.format(prompt=p) + poem + stop + "\n\n" for p, poem in shots)
         return worked + preset.plain_template.format(prompt=prompt)
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"preset prompt_format is 'chat' but {type(tokenizer).__name__} has no "

@@ -23,7 +23,8 @@ from qwen_qlora.report import charts
 from qwen_qlora.rows import ROWS, SELECTED_LABELS
 
 # Model rows in the order people read them, with what each one is.
-LABELS = {name: row.label for name, row in ROWS.items()} | SELECTED_LABELS
+LABELS = ({name: row.label for name, row in ROWS.items()} | SELECTED_LABELS
+          | {"poet_val": "her val poems (reference figures)", "poet_test": "her test poems (reference figures)"})
 NOT_ROWS = {"headline", "vs_fewshot", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
             "selection"}
 # Per-sample keys that are shown in their own place, not as flags.
@@ -32,8 +33,10 @@ SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_l
 DISTRIBUTIONS = [("meter_share_", "Meter"), ("stanza_share_", "Stanzas"), ("scheme_share_", "Rhyme scheme of quatrains")]
 # Headline metrics for the experiments table: (column, file, candidate dotted keys).
 EXPERIMENT_METRICS = [
-    ("adapted ppl", "metrics/eval.json", ["adapted.test_perplexity", "adapted.val_perplexity"]),
-    ("ppl ratio", "metrics/eval.json", ["headline.test_perplexity_ratio", "delta.val_perplexity_ratio"]),
+    ("adapted ppl, poem tokens", "metrics/eval.json", ["adapted.poem_test_perplexity"]),
+    ("ppl ratio, poem tokens", "metrics/eval.json", ["headline.poem_test_perplexity_ratio"]),
+    ("adapted ppl with stop token", "metrics/eval.json", ["adapted.test_perplexity", "adapted.val_perplexity"]),
+    ("ppl ratio with stop token", "metrics/eval.json", ["headline.test_perplexity_ratio", "delta.val_perplexity_ratio"]),
     ("copied lines", "metrics/generation.json", ["adapted.copied_line_share"]),
     ("quatrain form", "metrics/generation.json", ["adapted.quatrain_compliance_share"]),
     ("rhyme rate", "metrics/poetics.json", ["adapted.rhyme_rate"]),
@@ -81,7 +84,9 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
     """The perplexity table: one row per model row present, columns that any row has,
     intervals and sample sizes; the headline ratio and the quantization figures."""
     split = "test" if any("test_perplexity" in v for v in ev.values() if isinstance(v, dict)) else "val"
-    keys = [(f"{split}_perplexity", "perplexity"), (f"{split}_loss", "loss (nats/token)"),
+    keys = [(f"poem_{split}_perplexity", "perplexity, poem tokens"),
+            (f"{split}_perplexity", "perplexity with the stop token"),
+            ("stop_nats_per_poem", "stop token (nats/poem)"), (f"{split}_loss", "loss (nats/token)"),
             ("token_accuracy", "token accuracy"), ("mean_entropy_nats", "entropy (nats)"),
             (f"{split}_tokens", "tokens"), (f"{split}_poems", "poems")]
     names = [n for n in model_rows(ev) if any(k.endswith("_perplexity") for k in ev[n])]
@@ -91,22 +96,26 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
              "cells": [with_interval(ev[n], k) or {"value": "", "interval": ""} for k, _ in keys]}
             for n in names]
     headline = ev.get("headline") or ev.get("delta") or {}
-    heads = [ratio_line(h, split) for h in (headline, ev.get("vs_fewshot") or {})]
+    heads = [ratio_line(h, split, part) for h in (headline, ev.get("vs_fewshot") or {}) for part in ("poem_", "")]
     quant = {k: fmt(v) for k, v in (ev.get("quantization") or {}).items() if not isinstance(v, (dict, list))}
-    return {"split": split, "columns": [label for _, label in keys], "rows": rows, "headline": heads[0],
-            "fewshot": heads[1], "quantization": quant,
+    return {"split": split, "columns": [label for _, label in keys], "rows": rows, "headline": heads[0] or heads[1],
+            "headline_stop": heads[1] if heads[0] else None, "fewshot": heads[2] or heads[3],
+            "fewshot_stop": heads[3] if heads[2] else None, "quantization": quant,
             "intervals": any(c["interval"] for r in rows for c in r["cells"])}
 
 
-def ratio_line(ratio: dict[str, Any], split: str) -> dict[str, Any] | None:
+def ratio_line(ratio: dict[str, Any], split: str, part: str = "") -> dict[str, Any] | None:
     """A perplexity ratio of two rows as one line: the rows, the value and interval, and on
-    how many poems the numerator is better, when recorded."""
-    key = next((k for k in ("test_perplexity_ratio", "val_perplexity_ratio") if k in ratio), None)
+    how many poems the numerator is better, when recorded. `part` "poem_" reads the ratio
+    over the poems' own tokens (the stop token left out)."""
+    key = next((k for k in (f"{part}test_perplexity_ratio", f"{part}val_perplexity_ratio") if k in ratio), None)
     if key is None:
         return None
-    better = (f"; {ratio.get('numerator', 'adapted')} is better on {ratio['poems_better']} of "
-              f"{ratio['test_poems']} poems" if "poems_better" in ratio and "test_poems" in ratio else "")
-    return {"text": f"{ratio.get('numerator', 'adapted')} / {ratio.get('denominator', 'base')} {split} perplexity",
+    better = (f"; {ratio.get('numerator', 'adapted')} is better on {ratio[part + 'poems_better']} of "
+              f"{ratio['test_poems']} poems" if part + "poems_better" in ratio and "test_poems" in ratio else "")
+    what = " on poem tokens (the stop token apart)" if part else (" with the stop token" if "poem_" + key in ratio
+                                                                  else "")
+    return {"text": f"{ratio.get('numerator', 'adapted')} / {ratio.get('denominator', 'base')} {split} perplexity{what}",
             "better": better, **with_interval(ratio, key)}
 
 
