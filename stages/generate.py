@@ -21,11 +21,13 @@ line matching and line-by-line alignment with the most similar known poems; the 
 fails the stage when any adapted sample (an adapter row's first candidates, which are
 what `qwen-qlora write` and the demo page deliver, and its selected ones) is empty,
 copies too many lines, a long word run or too many (even reworded) lines of one poem
-(evaluate.on_copy: warn only warns), listing each failing sample with the poem it copies. Form and diversity are scored on every sample cut to its
-first N verse lines (N = the median line count of the test poems), so a row that never
-stops is not compared on longer texts; uncut figures are kept beside. Compliance is
-judged on the whole poem. Each sample keeps its form annotation (`form`, `form_cut`),
-which the poetics stage profiles.
+(evaluate.on_copy: warn only warns), listing each failing sample with the poem it copies.
+Form and compliance are judged on the whole poem; the first-N-lines figures (N = the
+median line count of the train poems) are kept beside as `cut_*`, and diversity is scored
+on those first N lines, so a row that never stops is not compared on longer texts. Each
+sample keeps its form annotations (`form`, `form_cut`); the poetics stage profiles `form`.
+Fluency (words known to pymorphy3's dictionary, adjective-noun agreement) is scored per
+sample and per row, and for her val and test poems as the floor to read it against.
 
 Usage: python stages/generate.py DATA_DIR RAW_DIR BASE_DIR ADAPTER_DIR SAMPLES_JSONL
        SAMPLES_MD METRICS_JSON [--params params.yaml]
@@ -118,7 +120,8 @@ def main() -> None:
     reference = read_jsonl(args.data_dir / "reference.jsonl")
     texts, labels = known_texts(splits, reference, raw)
     index = CorpusIndex.build(texts, doc_ids=labels)
-    cut_n = int(statistics.median(len(lines(r["completion"])) for r in splits["test"]))
+    # The secondary first-N-lines figures: N is the train poems' median length (test is read to report)
+    cut_n = int(statistics.median(len(lines(r["completion"])) for r in splits["train"]))
     stresser = load_stresser()
     scored = samples + [c for per in candidates for c in per[1:]]
     for s in scored:
@@ -165,8 +168,8 @@ def main() -> None:
             **quoting_summary([s["quoting"] for s in mine], ev.max_copied_line_share, ev.max_copied_run_words, ev.seed,
                               ev.max_lines_from_one_poem),
             **diversity_metrics(by_theme),
-            **form_summary([s["text_cut"] for s in mine], seed=ev.seed),
-            **{f"uncut_{k}": v for k, v in form_summary([s["text"] for s in mine], seed=ev.seed).items()
+            **form_summary([s["text"] for s in mine], seed=ev.seed),
+            **{f"cut_{k}": v for k, v in form_summary([s["text_cut"] for s in mine], seed=ev.seed).items()
                if not k.startswith("n_")},
             **{k: v for c in COMPLIANCE
                for k, v in flat(f"request_{c}_share", share_ci([s["compliance"][c] for s in mine])).items()},

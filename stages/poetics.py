@@ -5,13 +5,13 @@ on the target poet's train poems vs the reference poems of the poets the generat
 selection attributor never saw (`selection.selection_poets`: two disjoint halves, so the
 selector is never graded by its own judge), judges it on the val poems and held-out
 reference poems it never saw (ROC-AUC, average precision), then scores the generated
-samples (cut to the common line budget, `text_cut`). Baselines for p_author: the poet's
+samples (whole poems, as delivered). Baselines for p_author: the poet's
 own test poems (what the poet scores) and held-out poems of other poets (what "not the
 poet" scores). Burrows' Delta (fit on the same half) is a second, independent opinion.
 
 Meter and rhyme profiles come from stored form annotations, not a second scan: the
 corpus's from the annotate stage (carried by the split's examples), each sample's from
-the generate stage (`form_cut`). Every share carries a 95% interval over poems. Writes
+the generate stage (`form`, the whole poem). Every share carries a 95% interval over poems. Writes
 metrics/poetics.json ({"corpus", <row>..., "baselines", "attributor", "distance"}) and the
 attributor for `qwen-qlora scan`.
 
@@ -59,9 +59,9 @@ def main() -> None:
     ref_val = [r["text"] for r in reference if held_out(r["id"], p.reference_val_fraction, p.seed)]
     samples = read_jsonl(args.samples)
     rows = list(dict.fromkeys(s["model"] for s in samples))
-    generated = {m: [s["text_cut"] for s in samples if s["model"] == m] for m in rows}
+    generated = {m: [s["text"] for s in samples if s["model"] == m] for m in rows}
     forms = {"corpus": [r["form"] for name in ("train", "val", "test") for r in splits[name]],
-             **{m: [s["form_cut"] for s in samples if s["model"] == m] for m in rows}}
+             **{m: [s["form"] for s in samples if s["model"] == m] for m in rows}}
     missing = [name for name, fs in forms.items() if any(f is None for f in fs)]
     if missing:
         raise ValueError(f"no form annotation for some poems of {missing}; re-run `dvc repro annotate split generate`")

@@ -134,7 +134,7 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
         m = metrics[row]
         assert m["n_generations"] == 4
         assert m["quatrain_compliance_share_ci_low"] <= m["quatrain_compliance_share"] <= m["quatrain_compliance_share_ci_high"]
-        assert "uncut_lines_mean" in m and "gate_failure_share" in m
+        assert "cut_lines_mean" in m and "gate_failure_share" in m
         assert m["known_word_share_ci_low"] <= m["known_word_share"] <= m["known_word_share_ci_high"]
         assert m["n_words"] == sum(s["fluency"]["n_words"] for s in samples if s["model"] == row)
     for split in ("val", "test"):  # her own poems: the floor a row's fluency is read against

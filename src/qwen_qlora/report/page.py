@@ -248,7 +248,7 @@ def corpus_section(corpus: dict[str, Any], stats: dict[str, Any] | None,
 
 def poem_lines(sample: dict[str, Any]) -> list[dict[str, Any]]:
     """The sample's text as lines, each with the copied-line record that matches it (if any)."""
-    text = sample.get("text_cut") or sample.get("text") or ""
+    text = sample.get("text") or ""
     copies = {str(c.get("line", "")).strip(): c for c in sample.get("copied_lines") or [] if isinstance(c, dict)}
     out = []
     for line in text.split("\n"):
@@ -291,8 +291,7 @@ def samples_section(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for theme, pairs in by_theme.items():
         models = model_rows({m: {} for p in pairs.values() for m in p})
         rows = [[{"model": m, "lines": poem_lines(p[m]), "flags": sample_flags(p[m]),
-                  "cut": bool(p[m].get("text_cut")) and p[m].get("text_cut") != p[m].get("text"),
-                  "raw": p[m].get("text", "")} if m in p else None for m in models]
+                  } if m in p else None for m in models]
                 for _, p in sorted(pairs.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
         out.append({"theme": theme, "models": models, "rows": rows})
     return out
