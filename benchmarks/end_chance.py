@@ -1,8 +1,8 @@
 """How likely the adapted model is to end a poem at a line end, before and after the
 generate stage's sampling processors.
 
-On the test poems (teacher forcing, prompts as trained) at every line end (the next token
-is a line break or EOS): the poems' own rate of EOS there, the adapted row's EOS
+On the val poems (teacher forcing, prompts as trained; test is read to report, never to
+choose a sampler) at every line end (the next token is a line break or EOS): the poems' own rate of EOS there, the adapted row's EOS
 probability from its softmax over the generate stage's vocabulary (`generate.vocab`), and
 the same after its temperature, top-k, top-p and repetition penalty (`generate.Sampling`
 with `end_chance: processed`, `transformers`' behaviour). 1 / rate is how many line ends
@@ -33,7 +33,7 @@ def main() -> None:
     params = load_params(args.params)
     preset, g = params.model.selected, params.generate
     data = Path("data/processed")
-    test, train = read_jsonl(data / "test.jsonl"), read_jsonl(data / "train.jsonl")
+    val, train = read_jsonl(data / "val.jsonl"), read_jsonl(data / "train.jsonl")
     _, model, tok = next(models_for_rows(Path("models/base") / params.model.preset, "models/adapter", preset,
                                          params.quant, params.train.precision, ["adapted"]))
     eos = tok.eos_token_id
@@ -42,7 +42,7 @@ def main() -> None:
     processors = Sampling(g.temperature, g.top_p, g.repetition_penalty, g.top_k, "processed").processors()
     raw, processed, ends = [], [], 0
     with torch.no_grad():
-        for record in test:
+        for record in val:
             ex = encode_example(preset, tok, record["prompt"], record["completion"])
             ids = torch.tensor([ex["input_ids"]])
             logits = model(input_ids=ids).logits[0].float()
@@ -55,7 +55,7 @@ def main() -> None:
                 processed.append(float(torch.softmax(processors(ids[:, :t], scores[None])[0], -1)[eos]))
                 ends += label == eos
     n = len(raw)
-    print(f"{n} line ends in {len(test)} test poems ({g.vocab} vocabulary; temperature {g.temperature}, "
+    print(f"{n} line ends in {len(val)} val poems ({g.vocab} vocabulary; temperature {g.temperature}, "
           f"top-k {g.top_k}, top-p {g.top_p}, repetition penalty {g.repetition_penalty})")
     for name, rate in (("the poems' own EOS rate", ends / n), ("adapted, its own probability", sum(raw) / n),
                        ("adapted, after the processors", sum(processed) / n)):

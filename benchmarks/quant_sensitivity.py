@@ -2,12 +2,13 @@
 
 The default model ships as a Q4_K_M GGUF: its weights are already 4-bit, dequantized by
 prepare_model. QLoRA quantizes them again to NF4, which adds a second rounding. This
-script scores the test poems (the evaluate stage's scorer, token-weighted perplexity with
-a paired 95% bootstrap interval against the unquantized base) for the base in 16/32 bits
+script scores the val poems (a design choice is made on val; test is read to report) with
+the evaluate stage's scorer (token-weighted perplexity with a paired 95% bootstrap
+interval against the unquantized base) for the base in 16/32 bits
 and in NF4 with several choices of `quant.skip_modules` (`llm_int8_skip_modules`).
 
 Usage: python benchmarks/quant_sensitivity.py [--base models/base/gemma-3-270m]
-       [--test data/processed/test.jsonl] [--variants none first last first+last attn mlp]
+       [--poems data/processed/val.jsonl] [--variants none first last first+last attn mlp]
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ def variants(n_layers: int) -> dict[str, list[str] | None]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", type=Path, default=Path("models/base/gemma-3-270m"))
-    ap.add_argument("--test", type=Path, default=Path("data/processed/test.jsonl"))
+    ap.add_argument("--poems", type=Path, default=Path("data/processed/val.jsonl"))
     ap.add_argument("--preset", default="gemma-3-270m")
     args = ap.parse_args()
     preset = default_presets()[args.preset]
     precision = "bf16" if fast_bf16("cpu") else "fp32"
-    test = read_jsonl(args.test)
+    test = read_jsonl(args.poems)
     n_layers = json.loads((args.base / "config.json").read_text())["num_hidden_layers"]
     scores, rows = {}, []
     for name, skip in variants(n_layers).items():
@@ -62,7 +63,7 @@ def main() -> None:
         rows.append((name, agg["test_perplexity"], ratio, dense_params, time.perf_counter() - started))
         del model
         gc.collect()
-    print(f"{len(test)} test poems, {agg['test_tokens']} completion tokens, precision {precision}")
+    print(f"{len(test)} poems of {args.poems}, {agg['test_tokens']} completion tokens, precision {precision}")
     print(f"{'variant':28} {'perplexity':>10} {'x dense (95% CI)':>24} {'float params':>13} {'s':>5}")
     for name, ppl, ratio, dense, secs in rows:
         r = (f"{ratio['test_perplexity_ratio']:.3f} ({ratio['test_perplexity_ratio_ci_low']:.3f}-"

@@ -1,8 +1,8 @@
 """Does the evaluate stage's scorer (`model.head.score_batch`: backbone, then the output
 layer in vocabulary tiles at the supervised positions) give the same per-poem figures as
 full logits at those positions (`logits_to_keep`, then a float32 log-softmax)? On the
-real base and adapter, every evaluate row, the test poems; prints the largest per-poem
-differences and each path's CPU time.
+real base and adapter, every evaluate row, the val poems (an equality check: no test poem
+is read); prints the largest per-poem differences and each path's CPU time.
 
 Usage: python benchmarks/score_equality.py [--rows base base_4bit ...] [--params params.yaml]
 """
@@ -61,13 +61,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--rows", nargs="*", default=None)
-    ap.add_argument("--poems", type=int, default=None, help="the first N test poems (default: all)")
+    ap.add_argument("--poems", type=int, default=None, help="the first N val poems (default: all)")
     args = ap.parse_args()
     params = load_params(args.params)
     ev, preset = params.evaluate, params.model.selected
-    test = read_jsonl(Path("data/processed/test.jsonl"))[:args.poems]
+    test = read_jsonl(Path("data/processed/val.jsonl"))[:args.poems]
     shots = fewshot_shots(read_jsonl(Path("data/processed/train.jsonl")), ev.fewshot_shots)
-    print(f"torch threads {torch.get_num_threads()}; {len(test)} test poems; batch size {ev.batch_size}")
+    print(f"torch threads {torch.get_num_threads()}; {len(test)} val poems; batch size {ev.batch_size}")
     for rows, model, tok in models_for_rows("models/base/" + params.model.preset, "models/adapter", preset,
                                             params.quant, params.train.precision, args.rows or ev.rows):
         dtype = next(p.dtype for n, p in model.named_parameters() if "embed_tokens" in n)
