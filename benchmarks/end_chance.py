@@ -2,8 +2,8 @@
 generate stage's sampling processors.
 
 On the val poems (teacher forcing, prompts as trained; test is read to report, never to
-choose a sampler) at every line end (the next token is a line break or EOS): the poems' own rate of EOS there, the adapted row's EOS
-probability from its softmax over the generate stage's vocabulary (`generate.vocab`), and
+choose a sampler) at every line end (the next token is a line break or EOS): the poems'
+own rate of EOS there, the adapted row's EOS probability from its softmax over the generate stage's vocabulary (`generate.vocab`), and
 the same after its temperature, top-k, top-p and repetition penalty (`generate.Sampling`
 with `end_chance: processed`, `transformers`' behaviour). 1 / rate is how many line ends
 a poem survives on average, if the chance were the same at every one.
@@ -39,7 +39,7 @@ def main() -> None:
     eos = tok.eos_token_id
     vocab = (records_vocab(preset, tok, train) if g.vocab == "corpus"
              else torch.arange(model.get_output_embeddings().weight.shape[0]))
-    processors = Sampling(g.temperature, g.top_p, g.repetition_penalty, g.top_k, "processed").processors()
+    processors = Sampling.of(g.decoding(end_chance="processed")).processors()
     raw, processed, ends = [], [], 0
     with torch.no_grad():
         for record in val:

@@ -73,7 +73,7 @@ def main() -> None:
     print(f"model: {which}; table {len(table)} forms; lexicon {len(lexicon.vocab)} tokens, "
           f"built in {time.perf_counter() - t0:.1f} s")
     form = request_form(args.meter, args.feet, args.scheme, stanzas=args.stanzas)
-    sampling = Sampling(g.temperature, g.top_p, g.repetition_penalty, g.top_k)
+    sampling = Sampling.of(g.decoding())
     for n, theme in enumerate(g.themes[:args.poems]):
         prompt = make_prompt(params.split, theme, form)
         t0 = time.perf_counter()

@@ -212,9 +212,9 @@ def run_generate(base: Path, params_path: str, name: str, rows: int) -> dict[str
         counts = generate_sample(model, tok, preset, prompts, g.seed, g)
     else:
         vocab = records_vocab(preset, tok, records) if name == "decode+corpus-vocab" else None
-        out = sample(model, tok, preset, prompts, 1, g.seed, temperature=g.temperature, top_p=g.top_p,
-                     top_k=g.top_k, repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
-                     end_chance="processed", batch_size=len(prompts), vocab=vocab)  # EOS as `generate` treats it
+        decoding = g.decoding(end_chance="processed",  # EOS as `generate` treats it
+                              vocab="corpus" if vocab is not None else "full")
+        out = sample(model, tok, preset, prompts, 1, g.seed, decoding, batch_size=len(prompts), vocab=vocab)
         counts = [s["new_tokens"] for per in out for s in per]
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"new_tokens_per_s": sum(counts) / wall, "new_tokens_per_cpu_s": sum(counts) / cpu,

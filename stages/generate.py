@@ -10,7 +10,7 @@ trained without forms in its prompts shows how often it lands on the form by its
 With generate.vocab: corpus every row samples only the tokens of the encoded train
 poems (`model.head.records_vocab`, `generate.decode`), a stated restriction that makes
 decoding cheaper; with generate.end_chance: model a poem ends with the model's own EOS
-probability, untouched by temperature and truncation (`generate.Sampling`).
+probability, untouched by temperature and truncation (`generation.decode.Sampling`).
 With generate.candidates > 1 an adapter row samples that many candidates per poem and
 keeps the first as its row and the best by `selection.SELECTION_SCORE` as
 `<row>_selected`.
@@ -99,9 +99,7 @@ def main() -> None:
             row_started = time.perf_counter()
             if g.vocab == "corpus" and vocab is None:
                 vocab = records_vocab(preset, tokenizer, splits["train"])
-            outs = sample(model, tokenizer, preset, prompts, n, g.seed,
-                          temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, end_chance=g.end_chance,
-                          repetition_penalty=g.repetition_penalty, max_new_tokens=g.max_new_tokens,
+            outs = sample(model, tokenizer, preset, prompts, n, g.seed, g.decoding(),
                           adapter=row.adapter, shots=shots if row.fewshot else (),
                           cut_at=cut_at if row.fewshot else None, batch_size=g.batch_size, vocab=vocab)
             sampling_s[name] = round(time.perf_counter() - row_started, 1)

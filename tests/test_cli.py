@@ -57,7 +57,9 @@ def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("write", "зима", "--temperature", "0"), "temperature = 0.0 is out of range"),
+    (("write", "зима", "--temperature", "0"), "generate.temperature: must be > 0, got 0.0"),
+    (("write", "зима", "--vocab", "some"), "generate.vocab: 'some' is not allowed"),
+    (("write", "зима", "-n", "9"), "n = 9 is out of range"),
     (("write", "  "), "the theme is empty"),
     (("write", "зима", "--adapter", "nowhere"), "nowhere: no adapter_config.json"),
     (("scan", "missing.txt"), "missing.txt: no such file"),

@@ -7,6 +7,7 @@ from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, tiny_
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from qwen_qlora.config import LoraParams
+from qwen_qlora.config import Params
 from qwen_qlora.evaluation.probe import complete_verse_lines, probe_continuations, probe_hits
 from qwen_qlora.generation.decode import Sampling, decode, sample
 from qwen_qlora.model.head import corpus_vocab
@@ -14,7 +15,13 @@ from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.report.samples import samples_markdown
 
-DECODE = dict(temperature=1.0, top_p=0.95, repetition_penalty=1.1, max_new_tokens=12)
+def settings(**overrides):
+    """A `config.Decoding` as every writer builds it: params' generate section with overrides."""
+    values = dict(temperature=1.0, top_p=0.95, repetition_penalty=1.1, max_new_tokens=12, vocab="full")
+    return Params().generate.decoding(**{**values, **overrides})
+
+
+DECODE = settings()
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +40,9 @@ def model(gemma_base):
 def test_same_seed_same_poems_other_seed_other_poems(model):
     peft, tok, preset = model
     prompts = ["тема: зима", "тема: долгая дорога"]
-    a = sample(peft, tok, preset, prompts, 3, seed=5, **DECODE)
-    b = sample(peft, tok, preset, prompts, 3, seed=5, **DECODE)
-    c = sample(peft, tok, preset, prompts, 3, seed=6, **DECODE)
+    a = sample(peft, tok, preset, prompts, 3, seed=5, decoding=DECODE)
+    b = sample(peft, tok, preset, prompts, 3, seed=5, decoding=DECODE)
+    c = sample(peft, tok, preset, prompts, 3, seed=6, decoding=DECODE)
     assert a == b
     assert [x["text"] for x in a[0]] != [x["text"] for x in c[0]]
     assert [len(x) for x in a] == [3, 3] and all(0 <= x["new_tokens"] <= 12 for x in a[0] + a[1])
@@ -43,9 +50,9 @@ def test_same_seed_same_poems_other_seed_other_poems(model):
 
 def test_left_padding_does_not_change_greedy_output(model):
     peft, tok, preset = model
-    greedy = dict(DECODE, temperature=1e-4, top_p=1.0, repetition_penalty=1.0)
-    alone = sample(peft, tok, preset, ["тема: зима"], 1, seed=0, **greedy)
-    padded = sample(peft, tok, preset, ["тема: зима", "тема: очень долгая дорога домой"], 1, seed=0, **greedy)
+    greedy = settings(temperature=1e-4, top_p=1.0, repetition_penalty=1.0)
+    alone = sample(peft, tok, preset, ["тема: зима"], 1, seed=0, decoding=greedy)
+    padded = sample(peft, tok, preset, ["тема: зима", "тема: очень долгая дорога домой"], 1, seed=0, decoding=greedy)
     assert alone[0][0]["text"] == padded[0][0]["text"]
 
 
@@ -150,8 +157,8 @@ def test_the_model_end_chance_stops_with_the_models_own_probability():
 
 def test_adapter_switch_changes_samples(model):
     peft, tok, preset = model
-    on = sample(peft, tok, preset, ["тема: море"], 2, seed=1, **DECODE)
-    off = sample(peft, tok, preset, ["тема: море"], 2, seed=1, adapter=False, **DECODE)
+    on = sample(peft, tok, preset, ["тема: море"], 2, seed=1, decoding=DECODE)
+    off = sample(peft, tok, preset, ["тема: море"], 2, seed=1, adapter=False, decoding=DECODE)
     assert on != off
 
 
@@ -216,7 +223,7 @@ def test_probe_hits_uses_the_similarity_threshold():
 def test_fewshot_samples_are_cut_where_the_next_prompt_starts(model):
     peft, tok, preset = model
     out = sample(peft, tok, preset, ["тема: зима"], 4, seed=3, adapter=False,
-                 shots=[("тема: море", "Шумит волна.")], cut_at="е", **DECODE)
+                 shots=[("тема: море", "Шумит волна.")], cut_at="е", decoding=DECODE)
     assert all("е" not in x["text"] for x in out[0])
 
 

@@ -14,7 +14,7 @@ from fixtures.adapters import tiny_project
 from werkzeug.serving import make_server
 
 import qwen_qlora.generation.decode
-from qwen_qlora.app.poet import Poet, Sampling
+from qwen_qlora.app.poet import Poet
 from qwen_qlora.app.serve import create_app
 from qwen_qlora.config import load_params
 from qwen_qlora.metrics.form_annotation import request_form
@@ -27,8 +27,9 @@ IAMB_WORDS = "ямбом, 4 стопы, рифмовка ABAB, 2 строфы п
 def server(gemma_base, tmp_path_factory):
     root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], THEMES, prompt_form="annotated")
     params = load_params(root / "params.yaml")
-    poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny")
-    app = create_app(poet, THEMES, Sampling(max_new_tokens=24), {IAMB_WORDS: request_form("iamb", 4, "ABAB", 2)})
+    poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny",
+                     train_poems=root / "data/processed/train.jsonl")
+    app = create_app(poet, THEMES, params.generate, {IAMB_WORDS: request_form("iamb", 4, "ABAB", 2)})
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -124,8 +125,8 @@ def test_hostile_theme_is_text(server):
 @pytest.mark.parametrize("form, message", [
     ({"theme": ""}, "the theme is empty"),
     ({"theme": "зима", "temperature": "hot"}, "temperature: &#39;hot&#39; is not a number"),
-    ({"theme": "зима", "top_p": "3"}, "top_p = 3.0 is out of range"),
-    ({"theme": "зима", "max_new_tokens": "9999"}, "max_new_tokens = 9999 is out of range"),
+    ({"theme": "зима", "top_p": "3"}, "generate.top_p: must be &lt;= 1, got 3.0"),
+    ({"theme": "зима", "max_new_tokens": "9999"}, "generate.max_new_tokens: must be &lt;= 512, got 9999"),
     ({"theme": "зима", "form": "сонет"}, "form: &#39;сонет&#39; is not one of the offered forms"),
 ])
 def test_bad_input_is_one_line_on_the_page(server, form, message):

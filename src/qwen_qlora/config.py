@@ -482,19 +482,35 @@ class EvaluateParams(Section):
         return self
 
 
+class Decoding(Section):
+    """How one poem is sampled: the settings every writer shares (the generate stage,
+    `qwen-qlora write` / `compare`, the demo page, the benchmarks), so what people get is
+    what the figures describe. Built only by `GenerateParams.decoding()` from params.yaml's
+    `generate` section and a person's overrides, which checks the ranges in this one place;
+    no field has a default of its own."""
+
+    temperature: float = Field(gt=0, le=2)
+    top_p: float = Field(gt=0, le=1)
+    top_k: int = Field(ge=0)
+    end_chance: Literal["model", "processed"]
+    repetition_penalty: float = Field(ge=1, le=2)
+    max_new_tokens: int = Field(ge=8, le=512)
+    vocab: Literal["full", "corpus"]
+
+
 class GenerateParams(Section):
-    """Sampling settings shared by every model row."""
+    """Sampling settings shared by every model row (the decoding ones: `decoding()`)."""
 
     rows: list[str] = Field(default_factory=lambda: ["base", "base_fewshot", "adapted"])
     themes: list[str] = Field(default_factory=lambda: list(REFERENCE_THEMES), min_length=1)
     samples_per_theme: int = Field(4, ge=1)
     seed: int = 1234
-    temperature: float = Field(0.8, gt=0)
+    temperature: float = Field(0.8, gt=0, le=2)
     top_p: float = Field(0.95, gt=0, le=1)
     top_k: int = Field(50, ge=0)
     end_chance: Literal["model", "processed"] = "model"
-    repetition_penalty: float = 1.1
-    max_new_tokens: int = Field(160, ge=8)
+    repetition_penalty: float = Field(1.1, ge=1, le=2)
+    max_new_tokens: int = Field(160, ge=8, le=512)
     batch_size: int = Field(128, ge=1)
     forms: int = Field(4, ge=1)
     candidates: int = Field(4, ge=1)
@@ -503,7 +519,18 @@ class GenerateParams(Section):
     @model_validator(mode="after")
     def _check(self) -> GenerateParams:
         check_rows(self.rows, "generate.rows")
+        self.decoding()  # the decoding fields' ranges, named generate.<key>
         return self
+
+    def decoding(self, **overrides: Any) -> Decoding:
+        """The decoding settings of this section with a person's overrides (None = keep
+        params.yaml's); a value out of range is a ConfigError naming `generate.<key>`."""
+        unknown = sorted(set(overrides) - set(Decoding.model_fields))
+        check(not unknown, "generate", f"{unknown} are not decoding settings; choose from "
+              f"{sorted(Decoding.model_fields)}")
+        values = {k: getattr(self, k) for k in Decoding.model_fields}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return build(Decoding, values, "generate")
 
 
 class AnnotateParams(Section):

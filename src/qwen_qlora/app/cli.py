@@ -62,16 +62,11 @@ def readable_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def _sampling(params: Any, temperature: float | None, top_p: float | None, max_new_tokens: int | None, seed: int,
-              repetition_penalty: float | None, n: int = 1) -> Any:
-    """Sampling settings: the options given, else params.yaml `generate`."""
-    from qwen_qlora.app.poet import Sampling
-
-    g = params.generate
-    pick = lambda given, default: default if given is None else given  # noqa: E731
-    return Sampling(temperature=pick(temperature, g.temperature), top_p=pick(top_p, g.top_p),
-                    max_new_tokens=pick(max_new_tokens, g.max_new_tokens), seed=seed,
-                    repetition_penalty=pick(repetition_penalty, g.repetition_penalty), n=n).check()
+def _decoding(params: Any, temperature: float | None, top_p: float | None, max_new_tokens: int | None,
+              repetition_penalty: float | None, vocab: str | None = None) -> Any:
+    """The generate stage's decoding (params.yaml `generate`) with the options given."""
+    return params.generate.decoding(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                    repetition_penalty=repetition_penalty, vocab=vocab)
 
 
 def _load_poet(params: Any, adapter: Path, scansion: bool) -> Any:
@@ -85,6 +80,12 @@ def check_theme(theme: str) -> str:
     from qwen_qlora.app.poet import check_theme as check
 
     return check(theme)
+
+
+def check_request(seed: int, n: int) -> None:
+    from qwen_qlora.app.poet import check_request as check
+
+    check(seed, n)
 
 
 def _params(path: Path) -> Any:
@@ -109,6 +110,8 @@ TOP_P = typer.Option(None, "--top-p", help="Nucleus sampling, (0, 1]: sample fro
 MAX_NEW = typer.Option(None, "--max-new-tokens", help="Stop a poem after this many tokens (8-512). (default: params.yaml generate)")
 SEED = typer.Option(0, help="Sampling seed: the same seed and settings give the same poems.")
 REP = typer.Option(None, "--repetition-penalty", help="Penalty on repeated tokens, [1, 2]. (default: params.yaml generate)")
+VOCAB = typer.Option(None, "--vocab", help="corpus: sample only the train poems' tokens, as the generate stage does by "
+                     "default; full: the whole vocabulary. (default: params.yaml generate)")
 
 
 @app.command()
@@ -146,6 +149,7 @@ def write(
     max_new_tokens: int | None = MAX_NEW,
     seed: int = SEED,
     repetition_penalty: float | None = REP,
+    vocab: str | None = VOCAB,
     base_only: bool = typer.Option(False, "--base", help="Use the base model (adapter off)."),
     scansion: bool = typer.Option(False, "--scan", help="Show meter, rhyme and p_author under each poem."),
     meter: str | None = typer.Option(None, "--meter", help="Ask for a meter: iamb, trochee, dactyl, amphibrach, "
@@ -167,10 +171,11 @@ def write(
     check_theme(theme)  # before the model loads
     form = request_form(meter, feet, None if scheme == "none" else scheme, stanzas) if meter else None
     p = _params(params)
-    sampling = _sampling(p, temperature, top_p, max_new_tokens, seed, repetition_penalty, n)
+    decoding = _decoding(p, temperature, top_p, max_new_tokens, repetition_penalty, vocab)
+    check_request(seed, n)
     poet = _load_poet(p, adapter, scansion)
     model = "base" if base_only else "adapted"
-    poems = poet.write(theme, sampling, (model,), form)[model]
+    poems = poet.write(theme, decoding, seed, n, (model,), form)[model]
     for i, poem in enumerate(poems, 1):
         console.rule(f"{theme} · {model} · {i}" + (f" · {describe_form(form)}" if form else ""))
         console.print(poem["text"] or "(empty)", markup=False, highlight=False)
@@ -188,6 +193,7 @@ def compare(
     max_new_tokens: int | None = MAX_NEW,
     seed: int = SEED,
     repetition_penalty: float | None = REP,
+    vocab: str | None = VOCAB,
     scansion: bool = typer.Option(True, "--scan/--no-scan", help="Meter, rhyme and p_author under each poem."),
     params: Path = PARAMS,
     adapter: Path = ADAPTER,
@@ -198,11 +204,12 @@ def compare(
     """
     check_theme(theme)  # before the model loads
     p = _params(params)
-    sampling = _sampling(p, temperature, top_p, max_new_tokens, seed, repetition_penalty, n)
+    decoding = _decoding(p, temperature, top_p, max_new_tokens, repetition_penalty, vocab)
+    check_request(seed, n)
     poet = _load_poet(p, adapter, scansion)
-    result = poet.write(theme, sampling)
-    table = Table(title=f"{theme} (seed {sampling.seed}, temperature {sampling.temperature}, top-p {sampling.top_p}, "
-                        f"max {sampling.max_new_tokens} new tokens)", show_lines=True)
+    result = poet.write(theme, decoding, seed, n)
+    table = Table(title=f"{theme} (seed {seed}, temperature {decoding.temperature}, top-p {decoding.top_p}, "
+                        f"max {decoding.max_new_tokens} new tokens, {decoding.vocab} vocabulary)", show_lines=True)
     table.add_column("base", overflow="fold")
     table.add_column("adapted", overflow="fold")
     for base, adapted in zip(result["base"], result["adapted"], strict=True):
@@ -230,10 +237,9 @@ def serve(
     from qwen_qlora.app.serve import serve as run
 
     p = _params(params)
-    defaults = _sampling(p, None, None, None, 0, None)
     poet = _load_poet(p, adapter, scansion=True)
     console.print(f"demo page on http://{host}:{port} (Ctrl+C stops it)")
-    run(create_app(poet, list(p.generate.themes), defaults, _offered_forms(p)), host, port)
+    run(create_app(poet, list(p.generate.themes), p.generate, _offered_forms(p)), host, port)
 
 
 def _offered_forms(p: Any) -> dict[str, dict]:

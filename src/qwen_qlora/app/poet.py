@@ -9,35 +9,22 @@ of interleaving on one model.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 MODELS = ("base", "adapted")
 MAX_THEME_CHARS = 100
+MAX_POEMS = 8
+TRAIN_POEMS = Path("data/processed/train.jsonl")  # the corpus vocabulary's source (generate.vocab: corpus)
 
 
-@dataclass
-class Sampling:
-    """Decoding settings; `check` names the bad one and its allowed range."""
-
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 160
-    seed: int = 0
-    repetition_penalty: float = 1.1
-    n: int = 1
-
-    def check(self) -> Sampling:
-        rules = [(0 < self.temperature <= 2, "temperature", "in (0, 2]"), (0 < self.top_p <= 1, "top_p", "in (0, 1]"),
-                 (8 <= self.max_new_tokens <= 512, "max_new_tokens", "between 8 and 512"),
-                 (0 <= self.seed < 2**32, "seed", "between 0 and 2^32-1"),
-                 (1 <= self.repetition_penalty <= 2, "repetition_penalty", "in [1, 2]"),
-                 (1 <= self.n <= 8, "n", "between 1 and 8")]
-        for ok, name, allowed in rules:
-            if not ok:
-                raise ValueError(f"{name} = {getattr(self, name)} is out of range; use a value {allowed}")
-        return self
+def check_request(seed: int, n: int) -> None:
+    """A person's seed and poem count (the decoding settings are checked by
+    `GenerateParams.decoding`)."""
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed = {seed} is out of range; use a value between 0 and 2^32-1")
+    if not 1 <= n <= MAX_POEMS:
+        raise ValueError(f"n = {n} is out of range; ask for 1 to {MAX_POEMS} poems")
 
 
 def check_theme(theme: str) -> str:
@@ -50,17 +37,20 @@ def check_theme(theme: str) -> str:
 
 
 class Poet:
-    """A loaded model (PeftModel: the base is the adapter switched off) that writes poems."""
+    """A loaded model (PeftModel: the base is the adapter switched off) that writes poems
+    through the generate stage's sampler (`generation.decode.sample`) with the same
+    `config.Decoding`, so a poem people get is sampled as the measured ones are."""
 
     def __init__(self, model: Any, tokenizer: Any, preset: Any, split: Any,
-                 stresser: Any = None, attributor: Any = None) -> None:
+                 stresser: Any = None, attributor: Any = None, train_poems: Path = TRAIN_POEMS) -> None:
         self.model, self.tokenizer, self.preset = model, tokenizer, preset
         self.split, self.stresser, self.attributor = split, stresser, attributor
+        self.train_poems, self._vocab = Path(train_poems), None
         self._lock = threading.Lock()
 
     @classmethod
     def load(cls, params: Any, adapter_dir: Path, base_dir: Path | None = None, attributor_path: Path | None = None,
-             scansion: bool = True) -> Poet:
+             scansion: bool = True, train_poems: Path = TRAIN_POEMS) -> Poet:
         """The prepared base in 16/32 bits with the trained adapter: "adapted" is what people
         deploy (and what `merge` folds), "base" the model as shipped (adapter off). The NF4
         base is a training device, so it is not loaded here."""
@@ -76,18 +66,35 @@ class Poet:
             if attributor_path is not None and attributor_path.exists():
                 from qwen_qlora.metrics.style import load_attributor
                 attributor = load_attributor(attributor_path)
-        return cls(model, tokenizer, params.model.selected, params.split, stresser, attributor)
+        return cls(model, tokenizer, params.model.selected, params.split, stresser, attributor, train_poems)
 
-    def write(self, theme: str, sampling: Sampling, models: tuple[str, ...] = MODELS,
+    def vocab(self, decoding: Any) -> Any:
+        """The token subset `decoding.vocab: corpus` samples from: the encoded train poems'
+        tokens, as in the generate stage (built once); None for the full vocabulary."""
+        if decoding.vocab != "corpus":
+            return None
+        if self._vocab is None:
+            from qwen_qlora.io import read_jsonl
+            from qwen_qlora.model.head import records_vocab
+
+            if not self.train_poems.is_file():
+                raise ValueError(f"{self.train_poems}: not found; generate.vocab: corpus samples the train poems' "
+                                 "tokens: run `dvc repro split` (or `dvc pull split`), or pass --vocab full")
+            self._vocab = records_vocab(self.preset, self.tokenizer, read_jsonl(self.train_poems))
+        return self._vocab
+
+    def write(self, theme: str, decoding: Any, seed: int = 0, n: int = 1, models: tuple[str, ...] = MODELS,
               form: dict | None = None) -> dict[str, list[dict]]:
-        """{model: [poem, ...]}; each poem {text, prompt, new_tokens, stopped_at_eos, scan?}. The
-        same theme, settings and seed give the same poems. `form`: a requested form
-        (`form_annotation.request_form`), named in the prompt as in training."""
+        """{model: [poem, ...]}; each poem {text, prompt, new_tokens, stopped_at_eos, scan?}.
+        `decoding`: `params.generate.decoding(...)`. The same theme, decoding and seed give the
+        same poems, and the same poem as the generate stage's sampler on that prompt. `form`:
+        a requested form (`form_annotation.request_form`), named in the prompt as in training."""
         from qwen_qlora.generation.decode import sample  # torch/peft: imported when poems are written
         from qwen_qlora.metrics.poetics import scan_poem
         from qwen_qlora.model.prompts import make_prompt
 
-        theme, sampling = check_theme(theme), sampling.check()
+        theme = check_theme(theme)
+        check_request(seed, n)
         unknown = set(models) - set(MODELS)
         if unknown:
             raise ValueError(f"unknown model {sorted(unknown)}; choose from {list(MODELS)}")
@@ -97,11 +104,10 @@ class Poet:
         prompt = make_prompt(self.split, theme, form)
         out = {}
         with self._lock:
+            vocab = self.vocab(decoding)
             for name in models:
-                (poems,) = sample(self.model, self.tokenizer, self.preset, [prompt], sampling.n, sampling.seed,
-                                  temperature=sampling.temperature, top_p=sampling.top_p,
-                                  repetition_penalty=sampling.repetition_penalty,
-                                  max_new_tokens=sampling.max_new_tokens, adapter=name == "adapted")
+                (poems,) = sample(self.model, self.tokenizer, self.preset, [prompt], n, seed, decoding,
+                                  adapter=name == "adapted", vocab=vocab)
                 for poem in poems:
                     poem["prompt"] = prompt
                 if self.stresser is not None:

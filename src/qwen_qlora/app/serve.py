@@ -25,30 +25,34 @@ from typing import Any
 from flask import Flask, render_template, request
 from jinja2 import ChoiceLoader, PackageLoader
 
-from qwen_qlora.app.poet import MODELS, Poet, Sampling
+from qwen_qlora.app.poet import MODELS, Poet
 
 log = logging.getLogger("qwen_qlora.app.serve")
-FIELDS = {"temperature": float, "top_p": float, "max_new_tokens": int, "seed": int, "repetition_penalty": float}
+FIELDS = {"temperature": float, "top_p": float, "max_new_tokens": int, "repetition_penalty": float}
 
 
-def _form_sampling(form: Any, defaults: Sampling) -> Sampling:
-    values = {}
-    for name, kind in FIELDS.items():
+def _form_settings(form: Any, generate: Any) -> tuple[Any, int]:
+    """The page's decoding overrides and seed: `generate.decoding()` checks the ranges, as for
+    the command line and the generate stage."""
+    values: dict[str, Any] = {}
+    for name, kind in {**FIELDS, "seed": int}.items():
         raw = (form.get(name) or "").strip()
         if not raw:
-            values[name] = getattr(defaults, name)
             continue
         try:
             values[name] = kind(raw)
         except ValueError:
             raise ValueError(f"{name}: {raw!r} is not a {'whole ' if kind is int else ''}number") from None
-    return Sampling(**values, n=1)
+    seed = values.pop("seed", 0)
+    return generate.decoding(**values), seed
 
 
-def create_app(poet: Poet, themes: list[str], defaults: Sampling, forms: dict[str, dict] | None = None) -> Flask:
-    """The Flask app around a loaded Poet; `forms`: requestable forms by their words
+def create_app(poet: Poet, themes: list[str], generate: Any, forms: dict[str, dict] | None = None) -> Flask:
+    """The Flask app around a loaded Poet; `generate`: params.yaml's generate section, whose
+    decoding the page starts from; `forms`: requestable forms by their words
     (`form_annotation.describe_form`), offered beside "any form"."""
     forms = forms or {}
+    defaults = {**{k: getattr(generate.decoding(), k) for k in FIELDS}, "seed": 0}
     app = Flask(__name__, template_folder="templates")
     # The page shares the report's stylesheet (report/templates/report.css).
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PackageLoader("qwen_qlora.report", "templates")])
@@ -62,10 +66,11 @@ def create_app(poet: Poet, themes: list[str], defaults: Sampling, forms: dict[st
         sampling, result, error, status = defaults, None, None, 200
         if request.method == "POST":
             try:
-                sampling = _form_sampling(form, defaults)
+                decoding, seed = _form_settings(form, generate)
+                sampling = {**{k: getattr(decoding, k) for k in FIELDS}, "seed": seed}
                 if asked and asked not in forms:
                     raise ValueError(f"form: {asked!r} is not one of the offered forms")
-                result = poet.write(theme, sampling, form=forms.get(asked))
+                result = poet.write(theme, decoding, seed, form=forms.get(asked))
             except ValueError as err:  # the person's input: say what to change
                 error, status = str(err), 400
             except Exception as err:  # noqa: BLE001 (anything else: one line on the page, details in the log)

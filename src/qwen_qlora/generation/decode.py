@@ -16,7 +16,8 @@ where a decoding step costs in proportion to its rows:
   logits processors run over the subset's columns only, not over the 262,144-token
   vocabulary; every other token has probability zero (a stated restriction).
 
-`Sampling.end_chance` chooses whether a stop token's chance goes through the processors
+Every writer passes one `config.Decoding` (params.yaml's `generate` with a person's
+overrides) to `sample`; `Sampling.end_chance` chooses whether a stop token's chance goes through the processors
 (`generate`'s way) or is the model's own (`sample`'s default; see `Sampling`).
 """
 
@@ -35,6 +36,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from qwen_qlora.config import Decoding
 from qwen_qlora.model.adapted import adapter_switch
 from qwen_qlora.model.head import backbone_and_head, logit_transform
 from qwen_qlora.model.prompts import Shot, prompt_ids
@@ -70,6 +72,12 @@ class Sampling:
     repetition_penalty: float
     top_k: int = 50
     end_chance: Literal["model", "processed"] = "processed"
+
+    @classmethod
+    def of(cls, decoding: Decoding) -> Sampling:
+        """The processors' settings of a validated `config.Decoding`."""
+        return cls(decoding.temperature, decoding.top_p, decoding.repetition_penalty, decoding.top_k,
+                   decoding.end_chance)
 
     def processors(self) -> LogitsProcessorList:
         """`transformers`' processors in `generate`'s order, each only where it changes anything."""
@@ -163,18 +171,22 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
     return new
 
 
-def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, seed: int, *,
-           temperature: float, top_p: float, repetition_penalty: float, max_new_tokens: int,
-           top_k: int = 50, end_chance: Literal["model", "processed"] = "model", adapter: bool = True,
-           shots: Sequence[Shot] = (), cut_at: str | None = None, batch_size: int = 64,
+def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, seed: int, decoding: Decoding, *,
+           adapter: bool = True, shots: Sequence[Shot] = (), cut_at: str | None = None, batch_size: int = 64,
            vocab: torch.Tensor | None = None) -> list[list[dict[str, Any]]]:
     """`n` sampled completions of each prompt, in batches of `batch_size` rows: per
-    prompt, a list of {text, new_tokens, stopped_at_eos}. The same prompts and seed give
-    the same poems. `cut_at`: a text at which a sample is cut (and counted as stopped);
-    `vocab`: sample only these tokens (`decode`); `end_chance`: see `Sampling` (EOS with the
-    model's own probability by default)."""
+    prompt, a list of {text, new_tokens, stopped_at_eos}. The same prompts, seed and
+    `decoding` (`GenerateParams.decoding()`) give the same poems. `cut_at`: a text at which
+    a sample is cut (and counted as stopped); `vocab`: the token subset that
+    `decoding.vocab: corpus` samples from (`model.head.records_vocab`), required then and
+    refused otherwise, so the restriction is never applied or dropped silently."""
+    if (decoding.vocab == "corpus") != (vocab is not None):
+        raise ValueError(f"generate.vocab is {decoding.vocab!r} but the token subset was "
+                         f"{'not given' if vocab is None else 'given'}; build it with model.head.records_vocab "
+                         "for 'corpus', give none for 'full'")
     rows = [prompt_ids(preset, tokenizer, p, shots) for p in prompts for _ in range(n)]
-    sampling = Sampling(temperature, top_p, repetition_penalty, top_k, end_chance)
+    sampling = Sampling.of(decoding)
+    max_new_tokens = decoding.max_new_tokens
     eos = tokenizer.eos_token_id
     results = []
     torch.manual_seed(seed)

@@ -36,7 +36,8 @@ EXPERIMENT_METRICS = [
     ("adapted ppl, poem tokens", "metrics/eval.json", ["adapted.poem_test_perplexity"]),
     ("ppl ratio, poem tokens", "metrics/eval.json", ["headline.poem_test_perplexity_ratio"]),
     ("adapted ppl with stop token", "metrics/eval.json", ["adapted.test_perplexity", "adapted.val_perplexity"]),
-    ("ppl ratio with stop token", "metrics/eval.json", ["headline.test_perplexity_ratio", "delta.val_perplexity_ratio"]),
+    ("ppl ratio with stop token", "metrics/eval.json",
+     ["headline.test_perplexity_ratio", "delta.val_perplexity_ratio"]),
     ("copied lines", "metrics/generation.json", ["adapted.copied_line_share"]),
     ("quatrain form", "metrics/generation.json", ["adapted.quatrain_compliance_share"]),
     ("rhyme rate", "metrics/poetics.json", ["adapted.rhyme_rate"]),
@@ -115,8 +116,8 @@ def ratio_line(ratio: dict[str, Any], split: str, part: str = "") -> dict[str, A
               f"{ratio['test_poems']} poems" if part + "poems_better" in ratio and "test_poems" in ratio else "")
     what = " on poem tokens (the stop token apart)" if part else (" with the stop token" if "poem_" + key in ratio
                                                                   else "")
-    return {"text": f"{ratio.get('numerator', 'adapted')} / {ratio.get('denominator', 'base')} {split} perplexity{what}",
-            "better": better, **with_interval(ratio, key)}
+    rows = f"{ratio.get('numerator', 'adapted')} / {ratio.get('denominator', 'base')}"
+    return {"text": f"{rows} {split} perplexity{what}", "better": better, **with_interval(ratio, key)}
 
 
 def scalar_table(section: dict[str, Any], skip_prefixes: tuple[str, ...] = (),

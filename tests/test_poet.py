@@ -1,0 +1,53 @@
+"""What people get is what we measured: `Poet.write` (behind `write`, `compare` and the demo
+page) samples exactly as the generate stage's sampler does for the same prompt, seed and
+decoding settings, corpus vocabulary included."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures.adapters import tiny_project
+
+from qwen_qlora.app.poet import Poet
+from qwen_qlora.config import load_params
+from qwen_qlora.generation.decode import sample
+from qwen_qlora.io import read_jsonl
+from qwen_qlora.model.head import records_vocab
+from qwen_qlora.model.prompts import make_prompt
+
+
+@pytest.fixture(scope="module")
+def project(gemma_base, tmp_path_factory):
+    root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], ["зима"])
+    params = load_params(root / "params.yaml")
+    poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny", scansion=False,
+                     train_poems=root / "data/processed/train.jsonl")
+    return root, params, poet
+
+
+@pytest.mark.parametrize("overrides", [{}, {"temperature": 1.3, "top_p": 0.8, "vocab": "full"}])
+def test_write_gives_the_generate_stages_poem(project, overrides):
+    root, params, poet = project
+    decoding = params.generate.decoding(**overrides)
+    assert params.generate.vocab == "corpus"  # the stage's default, which write must keep
+    got = poet.write("зима", decoding, seed=7, n=2, models=("adapted", "base"))
+    vocab = (records_vocab(poet.preset, poet.tokenizer, read_jsonl(root / "data/processed/train.jsonl"))
+             if decoding.vocab == "corpus" else None)
+    for name in ("adapted", "base"):
+        (want,) = sample(poet.model, poet.tokenizer, poet.preset, [make_prompt(params.split, "зима")], 2, 7,
+                         decoding, adapter=name == "adapted", vocab=vocab)
+        assert [p["text"] for p in got[name]] == [p["text"] for p in want]
+
+
+def test_corpus_vocabulary_restricts_what_write_samples(project):
+    root, params, poet = project
+    corpus, full = (poet.write("зима", params.generate.decoding(vocab=v, temperature=2.0), seed=1, n=4,
+                               models=("base",))["base"] for v in ("corpus", "full"))
+    letters = set("".join(r["prompt"] + r["completion"] for r in read_jsonl(root / "data/processed/train.jsonl")))
+    assert all(set(p["text"]) <= letters | set(" \n") for p in corpus)
+    assert [p["text"] for p in corpus] != [p["text"] for p in full]
+
+
+def test_sampler_refuses_a_vocabulary_mismatch(project):
+    _, params, poet = project
+    with pytest.raises(ValueError, match="generate.vocab is 'corpus' but the token subset was not given"):
+        sample(poet.model, poet.tokenizer, poet.preset, ["x"], 1, 0, params.generate.decoding())
