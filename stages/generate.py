@@ -30,7 +30,7 @@ Fluency (words known to pymorphy3's dictionary, adjective-noun agreement) is sco
 sample and per row, and for her val and test poems as the floor to read it against.
 
 Usage: python stages/generate.py DATA_DIR RAW_DIR BASE_DIR ADAPTER_DIR SAMPLES_JSONL
-       SAMPLES_MD METRICS_JSON [--params params.yaml]
+       SAMPLES_MD METRICS_JSON [--index QUOTING_INDEX] [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
 from qwen_qlora.metrics.form_annotation import annotate_forms, assign_requests, common_forms, compliance, describe_form
 from qwen_qlora.metrics.fluency import fluency_summary, load_morph, text_fluency, top_unknown_words
-from qwen_qlora.metrics.gate import quoting_gate
+from qwen_qlora.metrics.gate import quoting_gate, save_index
 from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
@@ -71,6 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("data_dir", "raw_dir", "base_dir", "adapter_dir", "samples", "samples_md", "metrics"):
         ap.add_argument(name, type=Path)
+    ap.add_argument("--index", type=Path, default=None, help="write the quoting index here (for write / serve)")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     params = load_params(args.params)
@@ -118,6 +119,8 @@ def main() -> None:
     reference = read_jsonl(args.data_dir / "reference.jsonl")
     texts, labels = known_texts(splits, reference, raw)
     index = CorpusIndex.build(texts, doc_ids=labels)
+    if args.index:  # the same index for every poem `write` and the demo page deliver
+        save_index(index, args.index)
     # The secondary first-N-lines figures: N is the train poems' median length (test is read to report)
     cut_n = int(statistics.median(len(lines(r["completion"])) for r in splits["train"]))
     stresser = load_stresser()

@@ -34,6 +34,7 @@ def test_write_is_seeded_and_takes_sampling_options(project, monkeypatch):
     first, again = invoke(project, monkeypatch, *args), invoke(project, monkeypatch, *args)
     assert first.exit_code == 0, first.output
     assert first.stdout.count("зима · base") == 2 and first.stdout == again.stdout
+    assert first.stdout.count("quoting gate: checked against 6 known texts: passed") == 2
     other = invoke(project, monkeypatch, *args[:4], "4", *args[5:])
     assert other.stdout != first.stdout
 
@@ -77,6 +78,16 @@ def test_bad_input_fails_with_one_line(project, monkeypatch, args, message):
     lines = [x for x in res.output.splitlines() if x.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], res.output
     assert "Traceback" not in res.output
+
+
+def test_no_poem_without_the_quoting_index(project, monkeypatch):
+    index = project / "models/quoting_index.pkl"
+    index.rename(index.with_suffix(".away"))
+    try:
+        res = invoke(project, monkeypatch, "write", "зима", "-n", "1")
+    finally:
+        index.with_suffix(".away").rename(index)
+    assert res.exit_code == 1 and "no quoting index" in res.output and "dvc repro generate" in res.output
 
 
 def test_merge_command_reports_the_difference(project, monkeypatch):

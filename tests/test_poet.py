@@ -20,7 +20,7 @@ def project(gemma_base, tmp_path_factory):
     root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], ["зима"])
     params = load_params(root / "params.yaml")
     poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny", scansion=False,
-                     train_poems=root / "data/processed/train.jsonl")
+                     train_poems=root / "data/processed/train.jsonl", index=root / "models/quoting_index.pkl")
     return root, params, poet
 
 
@@ -51,3 +51,50 @@ def test_sampler_refuses_a_vocabulary_mismatch(project):
     _, params, poet = project
     with pytest.raises(ValueError, match="generate.vocab is 'corpus' but the token subset was not given"):
         sample(poet.model, poet.tokenizer, poet.preset, ["x"], 1, 0, params.generate.decoding())
+
+
+def test_every_delivered_poem_is_gated_and_a_planted_copy_is_written_again(project, monkeypatch):
+    """A known poem forced through the sampler fails the gate; the poem people get is the
+    next seed's, and the verdict says so."""
+    import qwen_qlora.generation.decode as decode
+    from fixtures.tiny_models import toy_records
+
+    root, params, poet = project
+    known = toy_records(1)[0]["completion"]
+    real, calls = decode.sample, []
+
+    def planted(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(args[5])  # the seed
+        if len(calls) == 1:
+            out[0][0]["text"] = known
+        return out
+
+    monkeypatch.setattr(decode, "sample", planted)
+    poems = poet.write("зима", params.generate.decoding(), seed=3, n=2, models=("adapted",))["adapted"]
+    assert poet.gate.check(known)["passed"] is False
+    assert poems[0]["text"] != known and poems[0]["gate"]["passed"] and poems[0]["gate"]["resampled"] == 1
+    assert poems[1]["gate"] == {"passed": True, "reasons": [], "evidence": poems[1]["gate"]["evidence"],
+                                "resampled": 0}
+    assert calls == [3, 3 + 2]  # the batch, then the first poem again with the next unused seed
+
+
+def test_a_poem_that_keeps_failing_is_withheld(project, monkeypatch):
+    import qwen_qlora.generation.decode as decode
+    from fixtures.tiny_models import toy_records
+
+    _, params, poet = project
+    known = toy_records(1)[0]["completion"]
+    real = decode.sample
+
+    def always(*args, **kwargs):
+        out = real(*args, **kwargs)
+        for per in out:
+            for s in per:
+                s["text"] = known
+        return out
+
+    monkeypatch.setattr(decode, "sample", always)
+    (poem,) = poet.write("зима", params.generate.decoding(), seed=0, n=1, models=("adapted",))["adapted"]
+    assert poem["text"] == "" and not poem["gate"]["passed"] and poem["gate"]["resampled"] == 4
+    assert poem["gate"]["reasons"] and "train:toy-0" in poem["gate"]["evidence"]

@@ -28,7 +28,7 @@ def server(gemma_base, tmp_path_factory):
     root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], THEMES, prompt_form="annotated")
     params = load_params(root / "params.yaml")
     poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny",
-                     train_poems=root / "data/processed/train.jsonl")
+                     train_poems=root / "data/processed/train.jsonl", index=root / "models/quoting_index.pkl")
     app = create_app(poet, THEMES, params.generate, {IAMB_WORDS: request_form("iamb", 4, "ABAB", 2)})
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)

@@ -94,6 +94,17 @@ def _params(path: Path) -> Any:
     return load_params(path)
 
 
+def _gate_line(gate: dict[str, Any], known: int) -> str:
+    """The quoting gate's verdict on a delivered poem, in one line."""
+    checked = f"quoting gate: checked against {known:,} known texts"
+    again = f", written again {gate['resampled']}x" if gate["resampled"] else ""
+    if gate["passed"]:
+        near = f"; nearest: {gate['evidence']}" if gate["evidence"] else ""
+        return f"{checked}: passed{again}{near}"
+    return f"{checked}: withheld{again}: {'; '.join(gate['reasons'])}" + (f" ({gate['evidence']})" if gate["evidence"]
+                                                                          else "")
+
+
 def _scan_line(scan: dict[str, Any]) -> str:
     feet = f" {scan['feet']}-foot" if scan.get("feet") else ""
     parts = [f"{scan['meter']}{feet}", f"rhyme {scan['rhyme_rate']:.0%}",
@@ -181,6 +192,7 @@ def write(
         console.print(poem["text"] or "(empty)", markup=False, highlight=False)
         if "scan" in poem:
             console.print(_scan_line(poem["scan"]), style="dim", markup=False, highlight=False)
+        console.print(_gate_line(poem["gate"], poet.gate.index.n_docs), style="dim", markup=False, highlight=False)
 
 
 @app.command()
@@ -216,7 +228,8 @@ def compare(
         cells = []
         for poem in (base, adapted):
             text = poem["text"] or "(empty)"
-            cells.append(text + (f"\n\n{_scan_line(poem['scan'])}" if "scan" in poem else ""))
+            cells.append(text + (f"\n\n{_scan_line(poem['scan'])}" if "scan" in poem else "")
+                         + f"\n{_gate_line(poem['gate'], poet.gate.index.n_docs)}")
         table.add_row(*cells)
     console.print(table, markup=False, highlight=False)
 

@@ -8,14 +8,18 @@ of interleaving on one model.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger("qwen_qlora.app.poet")
 MODELS = ("base", "adapted")
 MAX_THEME_CHARS = 100
 MAX_POEMS = 8
 TRAIN_POEMS = Path("data/processed/train.jsonl")  # the corpus vocabulary's source (generate.vocab: corpus)
+QUOTING_INDEX = Path("models/quoting_index.pkl")  # every known text (the generate stage's output)
+MAX_RESAMPLES = 4  # an adapted poem that fails the quoting gate is written again, with the next seeds
 
 
 def check_request(seed: int, n: int) -> None:
@@ -41,21 +45,25 @@ class Poet:
     through the generate stage's sampler (`generation.decode.sample`) with the same
     `config.Decoding`, so a poem people get is sampled as the measured ones are."""
 
-    def __init__(self, model: Any, tokenizer: Any, preset: Any, split: Any,
+    def __init__(self, model: Any, tokenizer: Any, preset: Any, split: Any, gate: Any,
                  stresser: Any = None, attributor: Any = None, train_poems: Path = TRAIN_POEMS) -> None:
-        self.model, self.tokenizer, self.preset = model, tokenizer, preset
+        self.model, self.tokenizer, self.preset, self.gate = model, tokenizer, preset, gate
         self.split, self.stresser, self.attributor = split, stresser, attributor
         self.train_poems, self._vocab = Path(train_poems), None
         self._lock = threading.Lock()
 
     @classmethod
     def load(cls, params: Any, adapter_dir: Path, base_dir: Path | None = None, attributor_path: Path | None = None,
-             scansion: bool = True, train_poems: Path = TRAIN_POEMS) -> Poet:
+             scansion: bool = True, train_poems: Path = TRAIN_POEMS, index: Path = QUOTING_INDEX) -> Poet:
         """The prepared base in 16/32 bits with the trained adapter: "adapted" is what people
         deploy (and what `merge` folds), "base" the model as shipped (adapter off). The NF4
-        base is a training device, so it is not loaded here."""
+        base is a training device, so it is not loaded here. The quoting gate loads the
+        generate stage's index of every known text, with params.yaml's thresholds."""
         from qwen_qlora.config import QuantParams
+        from qwen_qlora.metrics.gate import QuotingGate, load_index
         from qwen_qlora.model.adapted import load_adapted
+
+        gate = QuotingGate.from_params(load_index(index), params.evaluate)  # before the model: fail fast
 
         base_dir = base_dir or Path("models/base") / params.model.preset
         model, tokenizer = load_adapted(base_dir, adapter_dir, params.model.selected, QuantParams(load_in_4bit=False))
@@ -66,7 +74,7 @@ class Poet:
             if attributor_path is not None and attributor_path.exists():
                 from qwen_qlora.metrics.style import load_attributor
                 attributor = load_attributor(attributor_path)
-        return cls(model, tokenizer, params.model.selected, params.split, stresser, attributor, train_poems)
+        return cls(model, tokenizer, params.model.selected, params.split, gate, stresser, attributor, train_poems)
 
     def vocab(self, decoding: Any) -> Any:
         """The token subset `decoding.vocab: corpus` samples from: the encoded train poems'
@@ -85,10 +93,15 @@ class Poet:
 
     def write(self, theme: str, decoding: Any, seed: int = 0, n: int = 1, models: tuple[str, ...] = MODELS,
               form: dict | None = None) -> dict[str, list[dict]]:
-        """{model: [poem, ...]}; each poem {text, prompt, new_tokens, stopped_at_eos, scan?}.
+        """{model: [poem, ...]}; each poem {text, prompt, new_tokens, stopped_at_eos, gate, scan?}.
         `decoding`: `params.generate.decoding(...)`. The same theme, decoding and seed give the
         same poems, and the same poem as the generate stage's sampler on that prompt. `form`:
-        a requested form (`form_annotation.request_form`), named in the prompt as in training."""
+        a requested form (`form_annotation.request_form`), named in the prompt as in training.
+
+        Every poem passes the quoting gate (`gate`: passed, reasons, the known poem a near
+        line resembles, resampled). An adapted poem that fails is written again with the
+        next seeds, up to MAX_RESAMPLES times; one that still fails is withheld (text
+        empty). Base poems (the model as shipped, for comparison) get the verdict only."""
         from qwen_qlora.generation.decode import sample  # torch/peft: imported when poems are written
         from qwen_qlora.metrics.poetics import scan_poem
         from qwen_qlora.model.prompts import make_prompt
@@ -108,6 +121,12 @@ class Poet:
             for name in models:
                 (poems,) = sample(self.model, self.tokenizer, self.preset, [prompt], n, seed, decoding,
                                   adapter=name == "adapted", vocab=vocab)
+                if name == "adapted":
+                    poems = [self._gated(poem, prompt, decoding, seed + n + i * MAX_RESAMPLES, vocab)
+                             for i, poem in enumerate(poems)]
+                else:
+                    for poem in poems:
+                        poem["gate"] = self._verdict(poem["text"], 0)
                 for poem in poems:
                     poem["prompt"] = prompt
                 if self.stresser is not None:
@@ -115,3 +134,27 @@ class Poet:
                         poem["scan"] = scan_poem(poem["text"], self.stresser, self.attributor)
                 out[name] = poems
         return out
+
+    def _verdict(self, text: str, resampled: int) -> dict[str, Any]:
+        verdict = self.gate.check(text)
+        return {"passed": verdict["passed"], "reasons": verdict["reasons"], "evidence": verdict["evidence"],
+                "resampled": resampled}
+
+    def _gated(self, poem: dict, prompt: str, decoding: Any, next_seed: int, vocab: Any) -> dict:
+        """The poem if it passes the gate, else the first of up to MAX_RESAMPLES more that
+        does (seeds `next_seed`, `next_seed + 1`, ...), else the last one withheld."""
+        from qwen_qlora.generation.decode import sample
+
+        verdict = self._verdict(poem["text"], 0)
+        for tries in range(1, MAX_RESAMPLES + 1):
+            if verdict["passed"]:
+                break
+            log.info("quoting gate: %s; writing it again (seed %d)", "; ".join(verdict["reasons"]),
+                     next_seed + tries - 1)
+            (again,) = sample(self.model, self.tokenizer, self.preset, [prompt], 1, next_seed + tries - 1,
+                              decoding, adapter=True, vocab=vocab)
+            poem = again[0]
+            verdict = self._verdict(poem["text"], tries)
+        if not verdict["passed"]:
+            poem = {**poem, "text": ""}  # withheld: never delivered
+        return {**poem, "gate": verdict}
