@@ -16,11 +16,12 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml $(LOCK)
+$(VENV)/.installed: pyproject.toml $(LOCK) tools/dvc
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
 	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[$(EXTRAS)]"
+	install -m 755 tools/dvc $(BIN)/dvc   # stage commands run in this venv, activated or not
 	touch $@
 
 demo: install
