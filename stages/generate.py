@@ -44,7 +44,7 @@ from transformers import set_seed
 
 from qwen_qlora.config import load_params
 from qwen_qlora.generation.decode import sample
-from qwen_qlora.generation.selection import SELECTION_SCORE, candidate_score, row_of, selected_sample, selection_poets
+from qwen_qlora.generation.selection import SELECTION_SCORE, candidate_score, selected_sample, selection_poets
 from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
@@ -60,7 +60,7 @@ from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import fewshot_shots, make_prompt, prompt_prefix
 from qwen_qlora.report.samples import samples_markdown
-from qwen_qlora.rows import ROWS
+from qwen_qlora.rows import FULL_VOCAB_SUFFIX, ROWS, row_of
 from qwen_qlora.stats import flat, share_ci
 from qwen_qlora.text import first_lines, lines
 
@@ -111,6 +111,17 @@ def main() -> None:
                 if n > 1:
                     candidates.append(made)
             print(f"generate: {name}: {len(prompts)} poems x {n} ({sampling_s[name]:.0f} s)", flush=True)
+            if name in g.full_vocab_rows and g.vocab == "corpus":  # what the vocabulary restriction does
+                free = name + FULL_VOCAB_SUFFIX
+                row_started = time.perf_counter()
+                outs = sample(model, tokenizer, preset, prompts, 1, g.seed, g.decoding(vocab="full"),
+                              adapter=row.adapter, shots=shots if row.fewshot else (),
+                              cut_at=cut_at if row.fewshot else None, batch_size=g.batch_size)
+                sampling_s[free] = round(time.perf_counter() - row_started, 1)
+                samples.extend({"model": free, "theme": theme, "seed": g.seed, "sample": j, "prompt": prompt,
+                                "request": describe_form(request), "requested_form": request, **per[0]}
+                               for (theme, j, request), prompt, per in zip(jobs, prompts, outs, strict=True))
+                print(f"generate: {free}: {len(prompts)} poems ({sampling_s[free]:.0f} s)", flush=True)
     generation_s = time.perf_counter() - started
 
     # Quoting against every known text, per sample; form on a common length budget and
@@ -178,7 +189,7 @@ def main() -> None:
             "unknown_words_top": top_unknown_words([s["fluency"] for s in mine], 10),
             "stopped_at_eos_share": round(sum(s["stopped_at_eos"] for s in mine) / len(mine), 4),
             "mean_new_tokens": round(sum(s["new_tokens"] for s in mine) / len(mine), 1),
-            "sampling_s": sampling_s.get(row_of(name)),
+            "sampling_s": sampling_s.get(name, sampling_s.get(row_of(name))),
         }
     # Her own poems set the floor a row is read against (rare words, names, archaisms)
     for split in ("val", "test"):

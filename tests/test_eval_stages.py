@@ -121,8 +121,11 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp / "generation.json").read_text())
     samples = read_jsonl(tmp / "samples.jsonl")
-    selected = ["adapted_4bit_selected", "adapted_selected"]
-    assert {s["model"] for s in samples} == set(ROWS + selected) and len(samples) == 7 * 2 * 2
+    selected = ["adapted_4bit_selected", "adapted_selected", "base_full_vocab"]
+    assert {s["model"] for s in samples} == set(ROWS + selected) and len(samples) == 8 * 2 * 2
+    free = [s for s in samples if s["model"] == "base_full_vocab"]
+    assert [(s["theme"], s["sample"]) for s in free] == [(s["theme"], s["sample"]) for s in samples
+                                                         if s["model"] == "base"]
     assert metrics["known_texts"] == 12 + 3 + 2 + 44 + 1
     # the poet's two rhymed quatrain forms, asked for in turn; the prompt names each
     assert [r["form"] for r in metrics["requests"]] == ["ямбом, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки",
@@ -173,6 +176,7 @@ def test_generate_with_the_corpus_vocabulary_samples_only_train_tokens(workspace
     outs = ["samples_vocab.jsonl", "samples_vocab.md", "generation_vocab.json"]
     done = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "warn"},
                generate={"rows": ["base", "adapted"], "vocab": "corpus", "max_new_tokens": 24,
+                         "full_vocab_rows": [],
                          "candidates": 1})
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp / "generation_vocab.json").read_text())

@@ -515,10 +515,13 @@ class GenerateParams(Section):
     forms: int = Field(4, ge=1)
     candidates: int = Field(4, ge=1)
     vocab: Literal["full", "corpus"] = "corpus"
+    full_vocab_rows: list[str] = Field(default_factory=lambda: ["base"])
 
     @model_validator(mode="after")
     def _check(self) -> GenerateParams:
         check_rows(self.rows, "generate.rows")
+        check(set(self.full_vocab_rows) <= set(self.rows), "generate.full_vocab_rows",
+              f"must be a subset of generate.rows, got {self.full_vocab_rows}")
         self.decoding()  # the decoding fields' ranges, named generate.<key>
         return self
 

@@ -44,5 +44,16 @@ ROWS: dict[str, Row] = {
                    "adapted, adapter on the 16/32-bit base (deployed)"),
 }
 
-# Rows the generate stage derives from a model row by choosing among its candidates.
-SELECTED_LABELS = {"adapted_selected": "adapted, best of N candidates by form and style (selection, not learning)"}
+# Rows the generate stage derives from a model row: by choosing among its candidates, or by
+# sampling it again from the whole vocabulary (`generate.full_vocab_rows`) where the other
+# rows sample only the train poems' tokens, so the restriction's effect is seen.
+SELECTED_SUFFIX = "_selected"
+FULL_VOCAB_SUFFIX = "_full_vocab"
+SELECTED_LABELS = {"adapted_selected": "adapted, best of N candidates by form and style (selection, not learning)",
+                   "base_full_vocab": "base, sampled from the whole vocabulary (the other rows: train poems' tokens)"}
+
+
+def row_of(name: str) -> str:
+    """The model row a sample row comes from: "adapted_selected" -> "adapted",
+    "base_full_vocab" -> "base"."""
+    return name.removesuffix(SELECTED_SUFFIX).removesuffix(FULL_VOCAB_SUFFIX)

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from qwen_qlora.metrics.form_annotation import compliance
+from qwen_qlora.rows import SELECTED_SUFFIX, row_of  # noqa: F401 (row_of: where selected rows come from)
 
 SELECTION_SCORE = ("meter + scheme + stanza-shape compliance with the request (0/1 each) + rhyme rate + "
                    "meter regularity + p_author of the selection attributor (trained against half of the "
                    "reference poets; the other half trains the judging attributor); candidates failing the "
                    "quoting gate are never chosen")
-SELECTED_SUFFIX = "_selected"
 
 
 def selection_poets(author: str) -> bool:
@@ -47,11 +47,6 @@ def choose(scores: Sequence[float], passes_gate: Sequence[bool]) -> int | None:
     if not allowed:
         return None
     return max(allowed, key=lambda k: (scores[k], -k))
-
-
-def row_of(model: str) -> str:
-    """The model row a sample's row name comes from: "adapted_selected" -> "adapted"."""
-    return model.removesuffix(SELECTED_SUFFIX)
 
 
 def selected_sample(candidates: list[dict[str, Any]], scores: Sequence[float],
