@@ -15,8 +15,9 @@ stresses a reader gives), which shows what the rules alone achieve.
     PYTHONPATH=src python benchmarks/rhyme_eval.py --no-meter-pass   # the model's stresses
 
 Sets: `old` (211 stanzas of 12 poets), `old-holdout` (46, labelled after those rules
-were written), `hard` (20th-century poets, inexact and compound rhymes: the set the
-current rules were tuned on) and `hard-holdout` (labelled after they were frozen).
+were written), `hard` (134 windows of 20th-century poets, inexact and compound rhymes:
+the set the current rules were tuned on) and `hard-holdout` (61 windows drawn with it,
+labelled after the rules were committed; they have not changed since).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ ear in tests/fixtures/rhyme_stanzas.jsonl (see tests/fixtures/rhyme_stanzas.py),
 used to tune them. A harder set, `rhyme_stanzas_hard.jsonl` (134 windows of 20th-century
 poets: inexact, assonant, truncated and compound rhymes, dactylic and longer endings,
 each line's clausula labelled as read aloud), is the one the current rules were tuned
-on. `benchmarks/rhyme_eval.py` prints the misses and false alarms behind these
+on; `rhyme_stanzas_hard_holdout.jsonl` (61 windows drawn with it and set aside) was
+labelled only after those rules were committed, and the rules have not changed since:
+its figures are the detector's honest measure on real 20th-century verse.
+`benchmarks/rhyme_eval.py` prints the misses and false alarms behind these
 numbers, with intervals, and splits misses into stress errors and rule misses."""
 
 import json
@@ -21,6 +24,7 @@ from qwen_qlora.metrics.stress import load_stresser
 
 HOLDOUT = FIXTURE.with_name("rhyme_stanzas_holdout.jsonl")
 HARD = FIXTURE.with_name("rhyme_stanzas_hard.jsonl")
+HARD_HOLDOUT = FIXTURE.with_name("rhyme_stanzas_hard_holdout.jsonl")
 
 # Measured: precision 0.998 and recall 0.947 (429 of 453 pairs, one false alarm) with
 # the scansion pass; recall 0.912 (precision 0.993) on the stress model's stresses
@@ -35,6 +39,11 @@ MIN_HOLDOUT_RECALL = 0.94
 MIN_HARD_PRECISION = 0.98
 MIN_HARD_RECALL = 0.9
 MIN_HARD_RECALL_READER_STRESS = 0.93
+# Hard holdout: precision 0.958 (161 of 168), recall 0.890 (161 of 181); of the 20 misses
+# 6 are stress errors and 14 rule misses; with the labelled clausulae recall is 0.901.
+# The target was recall >= 0.8 at precision >= 0.93.
+MIN_HARD_HOLDOUT_PRECISION = 0.95
+MIN_HARD_HOLDOUT_RECALL = 0.88
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +67,23 @@ def test_precision_and_recall_on_held_out_stanzas(stresser):
     assert score.recall >= MIN_HOLDOUT_RECALL, [(st.source, p) for st, p in score.misses]
 
 
-def test_precision_and_recall_on_hard_stanzas(stresser):
-    stanzas = load_stanzas(HARD)
+def _hard_score(stresser, fixture):
+    stanzas = load_stanzas(fixture)
     lines = [fit_stress_to_meter(ls)
              for ls in stresser.stress_texts(["\n".join(st.lines) for st in stanzas])]
-    score = score_pairs(stanzas, [rhyme_pairs(ls) for ls in lines], RHYME_WINDOW)
+    return stanzas, lines, score_pairs(stanzas, [rhyme_pairs(ls) for ls in lines], RHYME_WINDOW)
+
+
+def test_precision_and_recall_on_held_out_hard_stanzas(stresser):
+    stanzas, lines, score = _hard_score(stresser, HARD_HOLDOUT)
+    assert score.precision >= MIN_HARD_HOLDOUT_PRECISION, score.false_alarms
+    assert score.recall >= MIN_HARD_HOLDOUT_RECALL, [(st.source, p) for st, p in score.misses]
+    causes = miss_causes(score, stanzas, lines)
+    assert causes.unknown == 0 and causes.rule_misses + causes.stress_errors == score.fn
+
+
+def test_precision_and_recall_on_hard_stanzas(stresser):
+    stanzas, lines, score = _hard_score(stresser, HARD)
     assert score.precision >= MIN_HARD_PRECISION, score.false_alarms
     assert score.recall >= MIN_HARD_RECALL, [(st.source, p) for st, p in score.misses]
     causes = miss_causes(score, stanzas, lines)
