@@ -69,12 +69,12 @@ def test_non_rhymes_are_rejected(a, b):
     ("Откро́ю две́ри я", "Насту́пит час безве́рия"),   # compound: the pronoun unstressed
     ("Кака́я в нём иде́я", "Не зна́ю, где́ я"),
     ("Тепе́рь свобо́дна я", "Земля́ моя́"),             # ... the stressed reading still holds
-    ("Всё ста́рилось и гло́хло", "Заря́ в стёкла"),      # velars: х = к
+    ("Шуме́ло и загло́хло", "Разби́лись стёкла"),      # velars: х = к
     ("Оди́н магази́н", "Ско́лько зи́м"),               # nasals: н = м
     ("Где ро́щи", "Глухо́й но́чи"),                     # щ = ч
-    ("Умо́лкший тре́ск", "Глота́ет тре́к"),              # one consonant more inside the coda
+    ("Умо́лкший тре́ск", "Гото́в был тре́к"),              # one consonant more inside the coda
     ("Ско́ро сме́рти", "Сильне́й предсе́рдье"),         # й before an unstressed vowel unheard
-    ("В поцелу́е", "Други́е стру́и"),
+    ("Как в поцелу́е", "Текли́ стру́и"),
 ])
 def test_inexact_rhymes_are_found(a, b):
     assert rhyme(a, b)
@@ -90,7 +90,7 @@ def test_inexact_rhymes_are_found(a, b):
     ("Холо́дный мра́мор", "Глаза́ с слеза́ми"),          # last vowel and coda differ: assonance
     ("Иду́ домо́й я", "Пришла́ весна́"),               # a compound reading that does not rhyme
     ("Звезда́ в пути́", "Горя́т огни́"),                # open и: soft supports are not enough
-    ("Чуть живо́е твое́й", "Отдаю́щий смоло́й"),         # 'е' that is never 'ё' (dictionary)
+    ("Для ра́дости твое́й", "Пропа́хший смоло́й"),         # 'е' that is never 'ё' (dictionary)
     ("А челове́к", "Свой потоло́к"),
     ("Он ви́дел до́м", "Пошёл ды́н"),                  # nasal class, but the vowels differ
 ])
@@ -162,7 +162,7 @@ def test_rhyme_rate():
 
 
 def test_a_known_clausula_overrides_the_stresses():
-    la, lb = parse_stressed("Вздев на́ нос очки́\nВ спи́ну миноно́сочки")
+    la, lb = parse_stressed("Сдви́нул на́ нос очки́\nТи́хо миноно́сочки")
     assert not endings_rhyme(line_ending(la), line_ending(lb))
     assert endings_rhyme(line_ending(la, clausula=2), line_ending(lb))
     assert rhyme_pairs([la, lb], clausulae=[2, None]) == [(0, 1)]
