@@ -1,10 +1,12 @@
 """Rhyme endings, pairs, quatrain schemes and rhyme rate on hand-stressed lines."""
 
+from dataclasses import replace
+
 import pytest
 
 from qwen_qlora.metrics.rhyme import (endings_rhyme, line_ending, quatrain_scheme, quatrains,
-                                      rhyme_rate, stanzas, transcribe)
-from qwen_qlora.metrics.stress import parse_stressed
+                                      rhyme_pairs, rhyme_rate, stanzas, transcribe)
+from qwen_qlora.metrics.stress import StressedLine, Word, parse_stressed
 
 
 def rhyme(a: str, b: str) -> bool:
@@ -67,6 +69,12 @@ def test_non_rhymes_are_rejected(a, b):
     ("Откро́ю две́ри я", "Насту́пит час безве́рия"),   # compound: the pronoun unstressed
     ("Кака́я в нём иде́я", "Не зна́ю, где́ я"),
     ("Тепе́рь свобо́дна я", "Земля́ моя́"),             # ... the stressed reading still holds
+    ("Шуме́ло и загло́хло", "Разби́лись стёкла"),      # velars: х = к
+    ("Оди́н магази́н", "Ско́лько зи́м"),               # nasals: н = м
+    ("Где ро́щи", "Глухо́й но́чи"),                     # щ = ч
+    ("Умо́лкший тре́ск", "Гото́в был тре́к"),              # one consonant more inside the coda
+    ("Ско́ро сме́рти", "Сильне́й предсе́рдье"),         # й before an unstressed vowel unheard
+    ("Как в поцелу́е", "Текли́ стру́и"),
 ])
 def test_inexact_rhymes_are_found(a, b):
     assert rhyme(a, b)
@@ -81,6 +89,10 @@ def test_inexact_rhymes_are_found(a, b):
     ("Зову́ друзе́й", "Сиди́т в конуре́"),               # ... nor -й over another support
     ("Холо́дный мра́мор", "Глаза́ с слеза́ми"),          # last vowel and coda differ: assonance
     ("Иду́ домо́й я", "Пришла́ весна́"),               # a compound reading that does not rhyme
+    ("Звезда́ в пути́", "Горя́т огни́"),                # open и: soft supports are not enough
+    ("Для ра́дости твое́й", "Пропа́хший смоло́й"),         # 'е' that is never 'ё' (dictionary)
+    ("А челове́к", "Свой потоло́к"),
+    ("Он ви́дел до́м", "Пошёл ды́н"),                  # nasal class, but the vowels differ
 ])
 def test_inexact_non_rhymes_are_rejected(a, b):
     assert not rhyme(a, b)
@@ -147,3 +159,20 @@ def test_rhyme_rate():
     assert rhyme_rate(parse_stressed(SCHEMES["ABCB"])) == 0.5
     assert rhyme_rate(parse_stressed(SCHEMES["none"])) == 0.0
     assert rhyme_rate([]) == 0.0
+
+
+def test_a_known_clausula_overrides_the_stresses():
+    la, lb = parse_stressed("Сдви́нул на́ нос очки́\nТи́хо миноно́сочки")
+    assert not endings_rhyme(line_ending(la), line_ending(lb))
+    assert endings_rhyme(line_ending(la, clausula=2), line_ending(lb))
+    assert rhyme_pairs([la, lb], clausulae=[2, None]) == [(0, 1)]
+    assert line_ending(la, clausula=9) is None
+
+
+def test_a_homograph_rhyme_word_rhymes_in_either_stress():
+    a = StressedLine("здесь паром", (Word("здесь", 1, 0, "mono"),
+                                     Word("паром", 2, 0, "model", alternatives=(1,))))
+    (b,) = parse_stressed("Бле́щет велодро́м")
+    assert endings_rhyme(line_ending(a), line_ending(b))
+    assert not endings_rhyme(line_ending(replace(a, words=(a.words[0], replace(
+        a.words[1], alternatives=())))), line_ending(b))

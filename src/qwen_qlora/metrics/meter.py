@@ -187,20 +187,40 @@ def fit_stress_to_meter(lines: Sequence[StressedLine]) -> list[StressedLine]:
     verse = [lines[i] for i in index]
     if not verse:
         return out
-    best: tuple[tuple[int, int], list[StressedLine | None]] | None = None
+    best: tuple[tuple[int, int], list[StressedLine | None], tuple[int, int]] | None = None
     for period, offset in CLASSICAL.values():
         fitted = _refit_all(verse, period, offset)
         rank = (sum(f is not None for f in fitted),
                 sum(f is ln for f, ln in zip(fitted, verse)))
         if best is None or rank > best[0]:
-            best = (rank, fitted)
-    (n_fit, _), fitted = best
+            best = (rank, fitted, (period, offset))
+    (n_fit, _), fitted, meter = best
     if n_fit < REFIT_SHARE * len(verse):
         return out
     for i, f in zip(index, fitted):
         if f is not None:
-            out[i] = f
+            out[i] = _settle_rhyme_word(f, *meter)
     return out
+
+
+def _settle_rhyme_word(line: StressedLine, period: int, offset: int) -> StressedLine:
+    """The line without the rhyme word's other stresses (a homograph's) that break the
+    meter it fits: "ре́ки" in a trochaic line is not "реки́", whatever rhymes nearby."""
+    k = last_stressed_word(line.words)
+    word = line.words[k] if k is not None else None
+    if word is None or not word.alternatives:
+        return line
+    start = sum(w.n_syllables for w in line.words[:k])
+    keep = []
+    for alt in word.alternatives:
+        pattern = list(line.pattern)
+        pattern[start:start + word.n_syllables] = ["+" if j == alt else "-"
+                                                  for j in range(word.n_syllables)]
+        if fit_classical("".join(pattern), start + alt, period, offset).fits:
+            keep.append(alt)
+    words = list(line.words)
+    words[k] = replace(word, alternatives=tuple(keep))
+    return StressedLine(line.text, tuple(words))
 
 
 def _refit_all(verse: Sequence[StressedLine], period: int,

@@ -8,8 +8,9 @@ that decide whether words rhyme to a Russian ear:
 
 - iotated vowels and е/ё/э: я, ё, ю, е give а, о, у, э and soften the consonant before
   them (or add й after a vowel, ь, ъ or at the start); a stressed 'е' may also stand
-  for 'ё' (most texts do not write it, and the stress model restores it only
-  sometimes), so "нес" rhymes with "рос";
+  for 'ё' where the dictionary (pymorphy3) has a form with 'ё' or does not know the
+  word (most texts do not write it, and the stress model restores it only
+  sometimes), so "нес" rhymes with "рос" but "твое́й" not with "смоло́й";
 - unstressed vowels are reduced: о to а; э (е) to и; а after a soft consonant (я) to
   и; unstressed ы before й to а (-ый and -ой sound alike);
 - voiced obstruents are devoiced at the end of a word and before a voiceless one
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from qwen_qlora.metrics.stress import (VOWELS, StressedLine, Word, count_syllables,
                                        last_stressed_word)
@@ -54,6 +56,10 @@ ALWAYS_SOFT = set("чщй")
 VOICED_TO_VOICELESS = dict(zip("бвгдзж", "пфктсш"))
 VOICELESS_TO_VOICED = {v: k for k, v in VOICED_TO_VOICELESS.items() if k != "в"}
 VOICELESS = set("пфктсшхцчщ")
+# consonants an inexact rhyme lets stand for each other, beyond voicing and softness:
+# the velars ("гло́хло" / "стёкла", "буреве́стник" / "неизве́стных"), the nasals
+# ("магази́н" / "зи́м", "подо́брано" / "до́брому") and ч / щ ("ро́щи" / "но́чи")
+CONSONANT_CLASS = {"х": "к", "н": "м", "щ": "ч"}
 VOICING = set("бгдзж")  # voiced obstruents that voice the consonant before them (not в)
 CLUSTERS = [("ться", "ца"), ("тся", "ца"), ("вств", "ств"), ("стн", "сн"), ("здн", "зн"),
             ("стл", "сл"), ("рдц", "рц"), ("лнц", "нц"), ("сч", "щ"), ("зч", "щ"),
@@ -181,6 +187,7 @@ class Ending:
     maybe_yo: bool = False    # stressed letter is 'е', which many texts write for 'ё'
     support: str = ""         # the consonant before the stressed vowel ("" if none)
     compound: Ending | None = None   # the line read with its final pronoun unstressed
+    alternatives: tuple[Ending, ...] = ()   # a homograph rhyme word's other stresses
 
     @property
     def key(self) -> str:
@@ -192,10 +199,17 @@ class Ending:
         return [self.phones, tuple("О" if p == "Э" else p for p in self.phones)]
 
 
-def line_ending(line: StressedLine) -> Ending | None:
+def line_ending(line: StressedLine, clausula: int | None = None) -> Ending | None:
     """The rhyming ending of a line, or None for a line without vowels. A line that
     ends in a personal pronoun after another word also has a compound ending, with
-    the pronoun unstressed ("две́ри я" / "безве́рия", "где́ я" / "иде́я"), in `compound`."""
+    the pronoun unstressed ("две́ри я" / "безве́рия", "где́ я" / "иде́я"), in `compound`.
+    A homograph at the line end (the stress model's dictionary lists its stresses:
+    "паро́м" / "па́ром") keeps its other readings in `alternatives`: a reader gives it
+    the stress that rhymes. A known `clausula` (syllables after the line's last stress,
+    as a reader says it) overrides the stresses: "на́ нос очки" ends -о́сочки with
+    clausula 2."""
+    if clausula is not None:
+        return _ending_with_clausula(line, clausula)
     idx = last_stressed_word(line.words)
     if idx is None:
         return None
@@ -203,7 +217,27 @@ def line_ending(line: StressedLine) -> Ending | None:
     voiced = [k for k, w in enumerate(line.words[:idx]) if w.n_syllables]
     if line.words[idx].text.lower() in UNSTRESSED_PRONOUNS and voiced:
         ending = replace(ending, compound=_ending_at(line.words, voiced[-1]))
+    if line.words[idx].alternatives:
+        words = list(line.words)
+        others = []
+        for alt in line.words[idx].alternatives:
+            words[idx] = replace(line.words[idx], stress=alt)
+            others.append(_ending_at(words, idx))
+        ending = replace(ending, alternatives=tuple(others))
     return ending
+
+
+def _ending_with_clausula(line: StressedLine, clausula: int) -> Ending | None:
+    at = line.n_syllables - 1 - clausula
+    if at < 0:
+        return None
+    for idx, word in enumerate(line.words):
+        if at < word.n_syllables:
+            words = list(line.words)
+            words[idx] = replace(word, stress=at)
+            return _ending_at(words, idx)
+        at -= word.n_syllables
+    return None
 
 
 def _ending_at(words: Sequence[Word], idx: int) -> Ending:
@@ -218,14 +252,40 @@ def _ending_at(words: Sequence[Word], idx: int) -> Ending:
     if len(tail) == 1 and at > 0:
         tail = phones[at - 1:at] + tail
     stressed_letter = [ch for ch in word.text.lower() if ch in VOWELS][word.stress or 0]
-    return Ending(tuple(tail), word.text.lower(), stressed_letter == "е", support)
+    maybe_yo = stressed_letter == "е" and _may_be_yo(word.text.lower(), word.stress or 0)
+    return Ending(tuple(tail), word.text.lower(), maybe_yo, support)
+
+
+@lru_cache(maxsize=100_000)
+def _may_be_yo(word: str, stress: int) -> bool:
+    """Whether the stressed 'е' of `word` may stand for 'ё': some form the dictionary
+    (pymorphy3's) gives for the spelling has 'ё' there ("нес" is "нёс"; "твое́й",
+    "челове́к" never are), or the word is not in it."""
+    parses = _morph().parse(word)
+    if not any(p.is_known for p in parses):
+        return True
+    for p in parses:
+        vowels = [ch for ch in p.word if ch in VOWELS]
+        if stress < len(vowels) and vowels[stress] == "ё":
+            return True
+    return False
+
+
+@lru_cache(maxsize=1)
+def _morph():
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()
 
 
 def endings_rhyme(a: Ending | None, b: Ending | None) -> bool:
     if a is None or b is None:
         return False
-    return any(_readings_rhyme(x, y) for x in (a, a.compound) for y in (b, b.compound)
-               if x is not None and y is not None)
+    return any(_readings_rhyme(x, y) for x in _readings(a) for y in _readings(b))
+
+
+def _readings(end: Ending) -> list[Ending]:
+    return [end, *([end.compound] if end.compound else []), *end.alternatives]
 
 
 def _readings_rhyme(a: Ending, b: Ending) -> bool:
@@ -241,7 +301,7 @@ def _match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     if a == b:
         return True
     if _is_open(a) and _is_open(b):
-        return a[1] == b[1] and _supports_agree(a[0], b[0])
+        return a[1] == b[1] and _supports_agree(a[0], b[0], a[1])
     if _is_open(a) or _is_open(b):
         return False
     if _n_vowels(a) == 1 and _n_vowels(b) == 1:
@@ -266,15 +326,21 @@ def _vowel(phone: str) -> str:
     return {"ы": "и", "Ы": "И"}.get(phone, phone)
 
 
-def _supports_agree(x: str, y: str) -> bool:
+def _supports_agree(x: str, y: str, vowel: str) -> bool:
     """Supporting consonants of open masculine rhymes (whose vowels must be equal, и and
     ы apart: the consonant decides which is heard): equal up to voicing and softness
     ("жду" / "нищету́", "паруса́" / "поднялся́"), missing on one side, after a vowel
     ("мои́" / "любви́"), or both soft, when the vowel carries the same palatal glide
-    ("сне" / "земле́", "мою́" / "люблю́"); two different hard ones do not rhyme
-    ("рука́" / "весна́")."""
-    return (_plain(x) == _plain(y) or _is_vowel(x) or _is_vowel(y)
-            or (_is_soft(x) and _is_soft(y)))
+    ("сне" / "земле́", "мою́" / "люблю́"; not before и, after which every consonant is
+    soft: "пути́" / "огни́"); two different hard ones do not rhyme ("рука́" / "весна́")."""
+    return (_support(x) == _support(y) or _is_vowel(x) or _is_vowel(y)
+            or (_is_soft(x) and _is_soft(y) and vowel.upper() != "И"))
+
+
+def _support(phone: str) -> str:
+    """A supporting consonant up to voicing and softness (classes do not apply: an
+    open rhyme rests on its one consonant)."""
+    return VOICED_TO_VOICELESS.get(phone[0], phone[0])
 
 
 def _is_soft(phone: str) -> bool:
@@ -282,8 +348,10 @@ def _is_soft(phone: str) -> bool:
 
 
 def _plain(phone: str) -> str:
-    """A consonant without voicing and softness: what inexact rhymes compare."""
-    return VOICED_TO_VOICELESS.get(phone[0], phone[0])
+    """A consonant without voicing and softness, its class standing for it
+    (`CONSONANT_CLASS`): what inexact rhymes compare."""
+    base = VOICED_TO_VOICELESS.get(phone[0], phone[0])
+    return CONSONANT_CLASS.get(base, base)
 
 
 def _open_meets_iotated(open_: tuple[str, ...], closed: tuple[str, ...], support: str) -> bool:
@@ -292,18 +360,20 @@ def _open_meets_iotated(open_: tuple[str, ...], closed: tuple[str, ...], support
     an 'е' read as 'ё' would make "замке́" rhyme with "тугой".)"""
     return (_is_open(open_) and len(closed) == 2 and closed[1] == "й"
             and open_[1] == closed[0] and bool(support)
-            and _plain(open_[0]) == _plain(support))
+            and _support(open_[0]) == _support(support))
 
 
 def _closed_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Closed masculine endings: the same stressed vowel, and codas equal up to voicing
-    and softness ("бра́т" / "бра́ть"), or one coda the other plus one final consonant of
-    a cluster ("пе́снь" / "зде́сь", "иску́сств" / "ку́ст")."""
+    and softness ("бра́т" / "бра́ть") and class ("магази́н" / "зи́м"), or one coda the
+    other plus one consonant of a cluster ("пе́снь" / "зде́сь", "тре́ск" / "тре́к")."""
     if not _same_vowel(a[0], b[0]):
         return False
     ca, cb = [_plain(p) for p in a[1:]], [_plain(p) for p in b[1:]]
     short, long_ = sorted((ca, cb), key=len)
-    return short == long_ or (len(long_) == len(short) + 1 and short and long_[:-1] == short)
+    return short == long_ or (len(long_) == len(short) + 1 and bool(short)
+                              and any(long_[:k] + long_[k + 1:] == short
+                                      for k in range(len(long_))))
 
 
 def _up_to_last_vowel(phones: Sequence[str]) -> tuple[str, ...]:
@@ -321,7 +391,7 @@ def _inexact_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     consonants after it agree ("бе́лым" / "те́лом", "отку́да" / "повсю́ду"; a final й
     counts for nothing: "журавли́ный" / "середи́ны"). Both differences at once make
     an assonance, not a rhyme ("мра́мор" / "слеза́ми")."""
-    a, b = _drop_final_glide(a), _drop_final_glide(b)
+    a, b = _drop_inner_glides(_drop_final_glide(a)), _drop_inner_glides(_drop_final_glide(b))
     cut_a, cut_b = _up_to_last_vowel(a), _up_to_last_vowel(b)
     if len(cut_a) != len(cut_b) or _n_vowels(cut_a) < 2:
         return False
@@ -341,16 +411,27 @@ def _inexact_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return True
 
 
+def _drop_inner_glides(phones: tuple[str, ...]) -> tuple[str, ...]:
+    """Without a й before an unstressed vowel, barely heard there: "сме́рти" /
+    "предсе́рдье", "поцелу́е" / "стру́и", "сочета́ньем" / "тя́нем"."""
+    return tuple(p for i, p in enumerate(phones)
+                 if not (p == "й" and 0 < i < len(phones) - 1 and phones[i + 1].islower()
+                         and _is_vowel(phones[i + 1])))
+
+
 def _drop_final_glide(phones: tuple[str, ...]) -> tuple[str, ...]:
     if len(phones) > 2 and phones[-1] == "й" and _is_vowel(phones[-2]) and phones[-2].islower():
         return phones[:-1]
     return phones
 
 
-def rhyme_pairs(lines: Sequence[StressedLine], window: int = RHYME_WINDOW) -> list[tuple[int, int]]:
+def rhyme_pairs(lines: Sequence[StressedLine], window: int = RHYME_WINDOW,
+                clausulae: Sequence[int | None] | None = None) -> list[tuple[int, int]]:
     """Index pairs (i, j), i < j <= i + window, of rhyming lines in `lines` (pass verse
-    lines only: a blank line would take a place in the window)."""
-    ends = [line_ending(ln) for ln in lines]
+    lines only: a blank line would take a place in the window). `clausulae`, where
+    known, fix where each line's last stress falls (see `line_ending`)."""
+    known = clausulae if clausulae is not None else [None] * len(lines)
+    ends = [line_ending(ln, c) for ln, c in zip(lines, known, strict=True)]
     return [(i, j) for i in range(len(ends)) for j in range(i + 1, min(i + window + 1, len(ends)))
             if endings_rhyme(ends[i], ends[j])]
 
