@@ -44,7 +44,7 @@ from transformers import set_seed
 
 from qwen_qlora.config import load_params
 from qwen_qlora.generation.decode import sample
-from qwen_qlora.generation.selection import SELECTION_SCORE, candidate_score, selected_sample, selection_poets
+from qwen_qlora.generation.selection import SELECTION_SCORE, candidate_score, selected_sample, selector_training_texts
 from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
@@ -152,8 +152,7 @@ def main() -> None:
     selection: dict = {}
     if candidates:
         select_started = time.perf_counter()
-        selector = train_attributor([e["completion"] for e in splits["train"]],
-                                    [r["text"] for r in reference if selection_poets(r["author"])], g.seed)
+        selector = train_attributor(*selector_training_texts(splits["train"], reference), g.seed)
         for per in candidates:
             p_author = selector.p_author([c["text"] for c in per])
             scores = [candidate_score(c["form"], c["requested_form"], p) for c, p in zip(per, p_author, strict=True)]

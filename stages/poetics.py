@@ -1,19 +1,23 @@
 """DVC stage `poetics`: meter, rhyme and style attribution for the corpus and every model row.
 
-Trains the judging style attributor (char n-gram TF-IDF + calibrated logistic regression)
-on the target poet's train poems vs the reference poems of the poets the generate stage's
-selection attributor never saw (`selection.selection_poets`: two disjoint halves, so the
-selector is never graded by its own judge), judges it on the val poems and held-out
-reference poems it never saw (ROC-AUC, average precision), then scores the generated
-samples (whole poems, as delivered). Baselines for p_author: the poet's
-own test poems (what the poet scores) and held-out poems of other poets (what "not the
-poet" scores). Burrows' Delta (fit on the same half) is a second, independent opinion.
+The style judge (char n-gram TF-IDF + calibrated logistic regression) learns only from
+poems nothing it grades learnt from: her val + test poems (never train, which the adapter
+and the generate stage's selector learnt) against the poems of the reference poets the
+selector never saw (`selection.selection_poets`: two disjoint halves); a poem found in
+the adapter's or the selector's training texts is left out, and the stage stops if one
+remains. Her own baseline is out of fold (each of her val + test poems scored by a judge
+trained without it), beside her train poems (which the judge never saw) and held-out
+poems of other poets. p_author is given only to texts that scan as verse
+(`metrics.verse.VerseRule`, stated in the metrics); the non-verse check set
+(`metrics.non_verse`: prose, lists, dialogues) is scored with and without that rule.
+Samples are judged whole, as delivered. Burrows' Delta (fit on the same texts) is a second,
+independent opinion.
 
 Meter and rhyme profiles come from stored form annotations, not a second scan: the
 corpus's from the annotate stage (carried by the split's examples), each sample's from
 the generate stage (`form`, the whole poem). Every share carries a 95% interval over poems. Writes
-metrics/poetics.json ({"corpus", <row>..., "baselines", "attributor", "distance"}) and the
-attributor for `qwen-qlora scan`.
+metrics/poetics.json ({"corpus", <row>..., "baselines", "attributor", "non_verse",
+"distance"}) and the judge for `qwen-qlora scan` and the demo page.
 
 Usage: python stages/poetics.py DATA_DIR SAMPLES_JSONL ATTRIBUTOR_DIR METRICS_JSON [--params params.yaml]
 """
@@ -27,10 +31,26 @@ import time
 from pathlib import Path
 
 from qwen_qlora.config import load_params
-from qwen_qlora.generation.selection import selection_poets
+from qwen_qlora.generation.selection import selection_poets, selector_training_texts
 from qwen_qlora.io import atomic_open, read_jsonl, write_metrics
-from qwen_qlora.metrics.poetics import profile_distance, profile_from_forms, profile_intervals
-from qwen_qlora.metrics.style import evaluate_attributor, fit_delta, save_attributor, train_attributor
+from qwen_qlora.metrics.form_annotation import annotate_forms
+from qwen_qlora.metrics.non_verse import CHECK_SET, check_set_figures
+from qwen_qlora.metrics.poetics import (
+    profile_distance,
+    profile_from_forms,
+    profile_intervals,
+)
+from qwen_qlora.metrics.stress import load_stresser
+from qwen_qlora.metrics.style import (
+    fit_delta,
+    out_of_fold_p_author,
+    poem_key,
+    save_attributor,
+    separation,
+    shared_poems,
+    train_attributor,
+)
+from qwen_qlora.metrics.verse import VerseRule
 from qwen_qlora.stats import flat, mean_ci
 
 
@@ -38,6 +58,36 @@ def held_out(poem_id: str, fraction: float, seed: int) -> bool:
     """A stable, seeded choice of reference poems kept out of the attributor's training."""
     h = int(hashlib.sha1(f"{seed}:{poem_id}".encode()).hexdigest()[:8], 16)
     return h / 0xFFFFFFFF < fraction
+
+
+def judge_training(splits: dict, reference: list[dict], p) -> tuple[list[dict], list[str], dict]:
+    """The judge's positives (her val + test records), negatives (the judging half's poems
+    not held out) and counts; a poem the adapter or the selector trained on is left out,
+    and the stage stops if one is still shared."""
+    adapter, selector_poems = selector_training_texts(splits["train"], reference)
+    selector = [*adapter, *selector_poems]
+    taken = {poem_key(t) for t in selector}
+    her = [r for name in ("val", "test") for r in splits[name]]
+    negatives = [r["text"] for r in reference if not selection_poets(r["author"])
+                 and not held_out(r["id"], p.reference_val_fraction, p.seed)]
+    kept_her = [r for r in her if poem_key(r["completion"]) not in taken]
+    kept_negatives = [t for t in negatives if poem_key(t) not in taken]
+    judge = [*(r["completion"] for r in kept_her), *kept_negatives]
+    shared = {"adapter": len(shared_poems(judge, adapter)), "selector": len(shared_poems(judge, selector))}
+    if any(shared.values()):
+        raise ValueError(f"the style judge's training texts share poems with what trained the adapter or the "
+                         f"selector ({shared}); check the split and selection_poets")
+    return kept_her, kept_negatives, {
+        "n_train_target": len(kept_her), "n_train_reference": len(kept_negatives),
+        "n_left_out_target": len(her) - len(kept_her), "n_left_out_reference": len(negatives) - len(kept_negatives),
+        "n_shared_with_adapter": shared["adapter"], "n_shared_with_selector": shared["selector"]}
+
+
+def given(name: str, judged: list[float | None], seed: int) -> dict:
+    """{name (+ interval) over the texts given a p_author, n_<name>}: None marks a text
+    the verse rule refused."""
+    kept = [x for x in judged if x is not None]
+    return {**(flat(name, mean_ci(kept, seed)) if kept else {}), f"n_{name}": len(kept)}
 
 
 def main() -> None:
@@ -50,12 +100,10 @@ def main() -> None:
     p = params.poetics
     started = time.perf_counter()
 
-    # Texts: target train/val/test, reference train/held-out, and the generated poems
+    # Texts: her poems by split, the reference poets, the generated poems with their forms
     splits = {name: read_jsonl(args.data_dir / f"{name}.jsonl") for name in ("train", "val", "test")}
-    train, val, test = ([r["completion"] for r in splits[name]] for name in ("train", "val", "test"))
+    train = [r["completion"] for r in splits["train"]]
     reference = read_jsonl(args.data_dir / "reference.jsonl")
-    ref_train = [r["text"] for r in reference
-                 if not held_out(r["id"], p.reference_val_fraction, p.seed) and not selection_poets(r["author"])]
     ref_val = [r["text"] for r in reference if held_out(r["id"], p.reference_val_fraction, p.seed)]
     samples = read_jsonl(args.samples)
     rows = list(dict.fromkeys(s["model"] for s in samples))
@@ -66,38 +114,61 @@ def main() -> None:
     if missing:
         raise ValueError(f"no form annotation for some poems of {missing}; re-run `dvc repro annotate split generate`")
 
-    # Style attribution: trained on train vs the judging half of the poets, judged on poems it never saw
-    attributor = train_attributor(train, ref_train, p.seed, calibration_folds=p.calibration_folds)
-    attr_metrics = evaluate_attributor(attributor, val, ref_val)
-    delta = fit_delta(train, ref_train)
+    # The judge: her val + test poems vs the judging half of the poets; her own baseline out of fold
+    her_records, ref_train, sizes = judge_training(splits, reference, p)
+    her = [r["completion"] for r in her_records]
+    judge = train_attributor(her, ref_train, p.seed, calibration_folds=p.calibration_folds)
+    judge.verse_rule = rule = VerseRule(
+        min_lines=params.clean.min_lines, max_mean_line_chars=params.clean.max_mean_line_chars,
+        max_line_chars=params.clean.max_line_chars, max_marker_share=p.verse_max_marker_share,
+        min_rhyme_rate=p.verse_min_rhyme_rate, min_regularity=params.annotate.min_regularity,
+        min_unrhymed_lines=p.verse_min_unrhymed_lines)
+    her_oof = out_of_fold_p_author(her, ref_train, p.seed, folds=p.judge_folds, calibration_folds=p.calibration_folds)
+    p_other = judge.p_author(ref_val)
+    delta = fit_delta(her, ref_train)
 
-    # Meter and rhyme profiles from the stored annotations, one code path for all
+    # Meter and rhyme profiles from the stored annotations; p_author where a text scans as verse
     result = {}
     for name, fs in forms.items():
         result[name] = {**profile_from_forms(fs), **profile_intervals(fs, p.seed)}
         if name != "corpus":
             texts = generated[name]
-            result[name].update(flat("p_author_mean", mean_ci(attributor.p_author(texts), p.seed)))
-            result[name]["delta_to_target_mean"] = round(statistics.fmean(
-                d["delta_target"] for d in delta.scores(texts)), 4)
+            judged = judge.judge(texts, fs)
+            result[name].update({
+                **given("p_author_mean", judged, p.seed),
+                "verse_share": round(sum(x is not None for x in judged) / len(judged), 4),
+                "p_author_mean_without_verse_rule": round(statistics.fmean(judge.p_author(texts)), 4),
+                "delta_to_target_mean": round(statistics.fmean(d["delta_target"] for d in delta.scores(texts)), 4)})
+    result["p_author_applies_to"] = rule.describe()
+    her_forms = [r["form"] for r in her_records]
     result["baselines"] = {
-        **flat("p_author_mean_test", mean_ci(attributor.p_author(test), p.seed)),
-        **flat("p_author_mean_other_poets", mean_ci(attributor.p_author(ref_val), p.seed)),
-        "n_test": len(test), "n_other_poets": len(ref_val),
-        "delta_to_target_mean_test": round(statistics.fmean(d["delta_target"] for d in delta.scores(test)), 4),
+        **given("p_author_mean_her_out_of_fold", [x if rule.applies(t, f) else None
+                                                 for x, t, f in zip(her_oof, her, her_forms)], p.seed),
+        **given("p_author_mean_her_train", judge.judge(train, [r["form"] for r in splits["train"]]), p.seed),
+        **flat("p_author_mean_other_poets", mean_ci(p_other, p.seed)), "n_other_poets": len(ref_val),
+        "delta_to_target_mean_her_train": round(statistics.fmean(d["delta_target"] for d in delta.scores(train)), 4),
     }
-    result["attributor"] = attr_metrics
+    result["attributor"] = {**separation(her_oof, p_other), **sizes, "judge_folds": p.judge_folds}
+    texts = [t for _, t in CHECK_SET]
+    check_forms = annotate_forms(texts, load_stresser())
+    result["non_verse"] = check_set_figures(judge.p_author(texts), [rule.why_not(t, f) for t, f in
+                                                                    zip(texts, check_forms)], p.seed)
     result["distance"] = {f"{m}_to_corpus": profile_distance(result["corpus"], result[m]) for m in rows}
     result["runtime_s"] = time.perf_counter() - started
 
     args.attributor_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(args.attributor_dir / "attributor.joblib", "wb") as fh:
-        save_attributor(attributor, fh)
+        save_attributor(judge, fh)
     write_metrics(args.metrics, result)
-    print(f"poetics: attributor val ROC-AUC {attr_metrics['roc_auc']}, AP {attr_metrics['average_precision']}; "
-          + ", ".join(f"p_author {m} {result[m]['p_author_mean']:.3f}" for m in rows)
-          + f"; test poems {result['baselines']['p_author_mean_test']:.3f}, other poets "
-          f"{result['baselines']['p_author_mean_other_poets']:.3f}; {result['runtime_s']:.0f} s")
+    b, nv = result["baselines"], result["non_verse"]
+    print(f"poetics: judge on {len(her)} of her poems vs {len(ref_train)}, out-of-fold ROC-AUC "
+          f"{result['attributor']['roc_auc']}; "
+          + ", ".join(f"p_author {m} {result[m].get('p_author_mean', float('nan')):.3f} "
+                      f"({result[m]['n_p_author_mean']} verse)" for m in rows)
+          + f"; her out of fold {b.get('p_author_mean_her_out_of_fold', float('nan')):.3f}, other poets "
+          f"{b['p_author_mean_other_poets']:.3f}; non-verse check set {nv['p_author_mean_without_verse_rule']:.3f} "
+          f"without the verse rule, {nv['n_given_p_author']} of {nv['n_texts']} scored with it; "
+          f"{result['runtime_s']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -548,6 +548,10 @@ class PoeticsParams(Section):
     seed: int = 7
     reference_val_fraction: float = Field(0.2, gt=0, lt=0.5)
     calibration_folds: int = Field(5, ge=2)
+    judge_folds: int = Field(5, ge=2)
+    verse_min_rhyme_rate: float = Field(0.5, ge=0, le=1)
+    verse_min_unrhymed_lines: int = Field(5, ge=1)
+    verse_max_marker_share: float = Field(0.5, gt=0, le=1)
 
 
 # ---------------------------------------------------------------- the whole file

@@ -107,3 +107,8 @@ def test_scan_poem_and_format(stresser, labelled):
     assert "meter: amphibrach, 3 feet (regularity 100%)" in shown
     assert "quatrains: ABAB" in shown and "p_author:" in shown
     assert "p_author" not in scan_poem(text, stresser)
+    # prose gets no p_author: the judge has only ever seen verse
+    prose = " ".join(text.split("\n")) + " И потом мы долго говорили о том, что было и что будет."
+    refused = scan_poem(prose, stresser, attributor)
+    assert "p_author" not in refused and refused["p_author_refused"] == "prose"
+    assert "p_author: none (not verse: prose)" in format_scan(refused)

@@ -111,6 +111,8 @@ def _scan_line(scan: dict[str, Any]) -> str:
              "quatrains " + (", ".join(scan["quatrain_schemes"]) or "none")]
     if "p_author" in scan:
         parts.append(f"p_author {scan['p_author']:.2f}")
+    elif "p_author_refused" in scan:
+        parts.append(f"no p_author (not verse: {scan['p_author_refused'].replace('_', ' ')})")
     return " · ".join(parts)
 
 

@@ -34,6 +34,15 @@ def selection_poets(author: str) -> bool:
     return int(hashlib.sha1(author.encode()).hexdigest()[:8], 16) % 2 == 0
 
 
+def selector_training_texts(train: Sequence[dict[str, Any]],
+                            reference: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """What the selection attributor trains on: (the target poet's train poems, the
+    poems of the selection half of the reference poets). The poetics stage checks that
+    its judge shares no poem with either."""
+    return ([e["completion"] for e in train],
+            [r["text"] for r in reference if selection_poets(r["author"])])
+
+
 def candidate_score(form: dict, requested: dict, p_author: float) -> float:
     """The selection score of one candidate (see `SELECTION_SCORE`)."""
     c = compliance(form, requested)

@@ -172,7 +172,12 @@ def scan_poem(text: str, stresser: Stresser, attributor=None) -> dict:
                                   if w.source == "heuristic"],
     }
     if attributor is not None:
-        result["p_author"] = round(attributor.p_author([text])[0], 4)
+        # the judge scores verse only (`metrics.verse`): prose, lists and dialogues get no p_author
+        refused = attributor.refusal(text, summary)
+        if refused is None:
+            result["p_author"] = round(attributor.p_author([text])[0], 4)
+        else:
+            result["p_author_refused"] = refused
     return result
 
 
@@ -187,6 +192,8 @@ def format_scan(result: dict) -> str:
         lines.append("stress guessed for: " + ", ".join(result["stress_fallback_words"]))
     if "p_author" in result:
         lines.append(f"p_author: {result['p_author']:.2f}")
+    elif "p_author_refused" in result:
+        lines.append(f"p_author: none (not verse: {result['p_author_refused'].replace('_', ' ')})")
     return "\n".join(lines)
 
 

@@ -3,8 +3,8 @@
 Two opinions:
 
 - `Attributor`: character 2-4-gram TF-IDF and a logistic regression, calibrated with
-  Platt scaling, trained on the target author's train poems against an equal number
-  of reference poets' poems (balanced, so p_author = 0.5 means "can't tell").
+  Platt scaling, trained on poems of the target author against reference poets' poems
+  (the classes balanced by weight, so p_author = 0.5 means "can't tell").
   `p_author(texts)` gives calibrated probabilities; `evaluate_attributor` reports
   accuracy, F1 and ROC-AUC on poems it never saw.
 - `DeltaModel`: Burrows' Delta over the most frequent words: the mean absolute
@@ -18,6 +18,13 @@ one that doubles blank lines) cannot pass for an author's style.
     attr = train_attributor(train_target, reference, seed=0)
     evaluate_attributor(attr, val_target, val_reference)  # {"accuracy": ..., ...}
     attr.p_author(generated_poems)
+    attr.judge(generated_poems, forms)   # p_author where the text scans as verse, else None
+
+The judge of the poetics stage learns from poems that nothing it grades learnt from:
+`out_of_fold_p_author` gives each of the target's own poems a probability from an
+attributor that did not see it, and `shared_poems` finds a poem in two training sets
+(`poem_key`: its words through the one normaliser, so layout and punctuation differences
+do not hide it).
 """
 
 from __future__ import annotations
@@ -33,10 +40,18 @@ import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
-from qwen_qlora.text import normalize, words as word_tokens
+from qwen_qlora.metrics.verse import VerseRule
+from qwen_qlora.text import normalize
+from qwen_qlora.text import words as word_tokens
 
 MIN_PER_CLASS = 10
 
@@ -56,13 +71,30 @@ class Attributor:
     n_train_target: int
     n_train_reference: int
     seed: int
+    verse_rule: VerseRule | None = None
 
     def p_author(self, texts: Sequence[str]) -> list[float]:
-        """Calibrated probability that each text is by the target author."""
+        """Calibrated probability that each text is by the target author (the classifier
+        alone, whatever the text is; `judge` is the verdict people see)."""
         if not texts:
             return []
         probs = self.pipeline.predict_proba([normalise(t) for t in texts])[:, 1]
         return [float(p) for p in probs]
+
+    def refusal(self, text: str, form: dict) -> str | None:
+        """Why the verse rule (`verse_rule`; an attributor saved without one uses the
+        default rule) gives this text no p_author, or None when it scans as verse."""
+        return (getattr(self, "verse_rule", None) or VerseRule()).why_not(text, form)
+
+    def judge(self, texts: Sequence[str], forms: Sequence[dict]) -> list[float | None]:
+        """p_author for each text that scans as verse (given its form annotation), None
+        for the others: the classifier never saw prose, lists or dialogue, so its
+        probability for them means nothing."""
+        if len(texts) != len(forms):
+            raise ValueError(f"style: {len(texts)} texts but {len(forms)} form annotations")
+        applies = [self.refusal(t, f) is None for t, f in zip(texts, forms)]
+        probs = iter(self.p_author([t for t, ok in zip(texts, applies) if ok]))
+        return [next(probs) if ok else None for ok in applies]
 
 
 def balanced_weights(labels: np.ndarray) -> np.ndarray:
@@ -99,6 +131,33 @@ def train_attributor(target_texts: Sequence[str], reference_texts: Sequence[str]
     return Attributor(pipeline, len(target_texts), len(reference_texts), seed)
 
 
+def out_of_fold_p_author(target_texts: Sequence[str], reference_texts: Sequence[str], seed: int, *,
+                         folds: int = 5, calibration_folds: int = 5) -> list[float]:
+    """p_author of each target text from an attributor trained without it: the target
+    texts in `folds` seeded folds, each scored by an attributor trained on the other
+    folds and every reference text. The target's own baseline when all of its texts
+    train the final attributor."""
+    if len(target_texts) < folds:
+        raise ValueError(f"style: {len(target_texts)} target texts for {folds} folds; lower poetics.judge_folds")
+    out = [0.0] * len(target_texts)
+    for kept, scored in KFold(folds, shuffle=True, random_state=seed).split(target_texts):
+        attr = train_attributor([target_texts[k] for k in kept], reference_texts, seed,
+                                calibration_folds=calibration_folds)
+        for k, p in zip(scored, attr.p_author([target_texts[k] for k in scored]), strict=True):
+            out[k] = p
+    return out
+
+
+def poem_key(text: str) -> str:
+    """A poem's identity for overlap checks: its words (`qwen_qlora.text.words`) in order."""
+    return " ".join(word_tokens(text))
+
+
+def shared_poems(a: Sequence[str], b: Sequence[str]) -> set[str]:
+    """The poems (as `poem_key`) found in both collections of texts."""
+    return {poem_key(t) for t in a} & {poem_key(t) for t in b}
+
+
 def evaluate_attributor(attr: Attributor, val_target: Sequence[str],
                         val_reference: Sequence[str]) -> dict[str, float | int]:
     """Threshold-free separation of held-out texts (target = positive): ROC-AUC and
@@ -108,17 +167,26 @@ def evaluate_attributor(attr: Attributor, val_target: Sequence[str],
     if not val_target or not val_reference:
         raise ValueError(f"style: validation needs texts of both classes, got "
                          f"{len(val_target)} target and {len(val_reference)} reference")
-    probs = np.array(attr.p_author(list(val_target) + list(val_reference)))
-    labels = np.array([1] * len(val_target) + [0] * len(val_reference))
+    return separation(attr.p_author(list(val_target)), attr.p_author(list(val_reference)))
+
+
+def separation(p_target: Sequence[float], p_reference: Sequence[float]) -> dict[str, float | int]:
+    """`evaluate_attributor`'s figures from probabilities already computed (e.g. the
+    target's out-of-fold ones)."""
+    if not p_target or not p_reference:
+        raise ValueError(f"style: separation needs probabilities of both classes, got "
+                         f"{len(p_target)} target and {len(p_reference)} reference")
+    probs = np.array(list(p_target) + list(p_reference))
+    labels = np.array([1] * len(p_target) + [0] * len(p_reference))
     preds = (probs >= 0.5).astype(int)
     return {
         "accuracy": round(float(accuracy_score(labels, preds)), 4),
         "f1": round(float(f1_score(labels, preds)), 4),
         "roc_auc": round(float(roc_auc_score(labels, probs)), 4),
         "average_precision": round(float(average_precision_score(labels, probs)), 4),
-        "average_precision_chance": round(len(val_target) / len(labels), 4),
-        "n_val_target": len(val_target),
-        "n_val_reference": len(val_reference),
+        "average_precision_chance": round(len(p_target) / len(labels), 4),
+        "n_val_target": len(p_target),
+        "n_val_reference": len(p_reference),
     }
 
 

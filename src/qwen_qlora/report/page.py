@@ -26,7 +26,7 @@ from qwen_qlora.rows import ROWS, SELECTED_LABELS
 LABELS = ({name: row.label for name, row in ROWS.items()} | SELECTED_LABELS
           | {"poet_val": "her val poems (reference figures)", "poet_test": "her test poems (reference figures)"})
 NOT_ROWS = {"headline", "vs_fewshot", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
-            "selection"}
+            "selection", "non_verse"}
 # Per-sample keys that are shown in their own place, not as flags.
 SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_lines",
                "longest_copied_run_words", "longest_copied_run_source", "prompt", "id"}
@@ -163,7 +163,7 @@ def p_author_section(poetics: dict[str, Any], samples: list[dict[str, Any]]) -> 
     if "corpus" in poetics and "p_author_mean_val" in poetics["corpus"]:
         base.setdefault("p_author_mean_val", poetics["corpus"]["p_author_mean_val"])
     baselines = {k.replace("p_author_mean_", "").replace("_", " "): float(v) for k, v in base.items()
-                 if k.startswith("p_author_mean") and isinstance(v, (int, float))}
+                 if k.startswith("p_author_mean") and "_ci_" not in k and isinstance(v, (int, float))}
     per_model: dict[str, list[float]] = defaultdict(list)
     for s in samples:
         if isinstance(s.get("p_author"), (int, float)):
@@ -179,8 +179,9 @@ def p_author_section(poetics: dict[str, Any], samples: list[dict[str, Any]]) -> 
     svg = charts.strips({n: per_model[n] for n in order}, baselines, "p_author (attributor's probability of the poet)",
                         counted=counted)
     attributor = {k: fmt(v) for k, v in (poetics.get("attributor") or {}).items() if not isinstance(v, (dict, list))}
+    non_verse = {k: fmt(v) for k, v in (poetics.get("non_verse") or {}).items() if not isinstance(v, (dict, list))}
     return {"svg": _svg(svg), "per_poem": counted, "means": means, "baselines": {k: fmt(v) for k, v in base.items()},
-            "attributor": attributor}
+            "attributor": attributor, "rule": poetics.get("p_author_applies_to"), "non_verse": non_verse}
 
 
 def read_series(path: Path) -> tuple[list[float], list[float]] | None:
