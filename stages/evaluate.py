@@ -1,12 +1,14 @@
-"""DVC stage `evaluate`: every model row on the test poems' completion tokens, and the
-memorisation probe.
+"""DVC stage `evaluate`: every model row on the test poems' completion tokens, the
+membership test and the memorisation probe.
 
 Rows (`qwen_qlora.rows`): base as shipped, base 4-bit, base few-shot, adapted on
 the 4-bit base, adapted on the base as shipped. Test poems were never seen by training
 or checkpoint selection (val). Writes metrics/eval.json ({row: figures with 95%
 intervals, "headline": adapted vs base, "vs_base": every row vs base}; every perplexity and ratio
 twice: `poem_*` over the poems' own tokens, the headline, and plain over every completion
-token with the stop token, whose own term is `stop_nats_per_poem`) and the per-poem
+token with the stop token, whose own term is `stop_nats_per_poem`; "membership": the
+train-vs-test AUC of the loss the adapter removed per poem; `probe_*` per probed row: lines
+of train and test poems recited when sampled from the lines before them) and the per-poem
 values (reports/eval_per_poem.jsonl) for the report.
 
 Usage: python stages/evaluate.py DATA_DIR BASE_DIR ADAPTER_DIR METRICS_JSON PER_POEM_JSONL
@@ -23,16 +25,23 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
-from qwen_qlora.evaluation.probe import probe_continuations, probe_hits
-from qwen_qlora.evaluation.scoring import (aggregate, perplexity_ratio, poem_tokens, poems_better, score_examples,
-                                           stop_term)
+from qwen_qlora.evaluation.membership import PAIR, fixed_sample, membership_figures
+from qwen_qlora.evaluation.probe import probe_summary, recite_lines
+from qwen_qlora.evaluation.scoring import (
+    aggregate,
+    perplexity_ratio,
+    poem_tokens,
+    poems_better,
+    score_examples,
+    stop_term,
+)
+from qwen_qlora.generation.decode import Sampling
 from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics
 from qwen_qlora.model.adapted import models_for_rows
+from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import encode_example, fewshot_shots
 from qwen_qlora.rows import ROWS
-from qwen_qlora.stats import difference_ci, flat, share_ci
-from qwen_qlora.text import lines
 
 
 def main() -> None:
@@ -48,11 +57,14 @@ def main() -> None:
     test = read_jsonl(args.data_dir / "test.jsonl")
     train = read_jsonl(args.data_dir / "train.jsonl")
     shots = fewshot_shots(train, ev.fewshot_shots)
-    probe_sets = {name: [r for r in recs if len(lines(r["completion"])) >= 2]
-                  for name, recs in (("train", train), ("test", test))}
+    members = fixed_sample(train, ev.membership_train_poems, ev.seed)
+    probe_sets = {"train": fixed_sample(train, ev.probe_poems, ev.seed),
+                  "test": fixed_sample(test, ev.probe_poems, ev.seed)}
+    sampling = Sampling.of(params.generate.decoding())  # the probe samples as people get
+    corpus_vocab = params.generate.vocab == "corpus"
 
     # Score every row; the base rows are the same model with the adapter switched off
-    scores, result = {}, {}
+    scores, member_scores, result = {}, {}, {}
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
                                                   params.train.precision, ev.rows):
         for name in rows:
@@ -63,8 +75,13 @@ def main() -> None:
             result[name] = {**aggregate(scores[name], ev.seed),
                             **{f"poem_{k}": v for k, v in aggregate(poem_tokens(scores[name]), ev.seed).items()},
                             **stop_term(scores[name], ev.seed)}
+            if name in PAIR:  # membership: her train poems under the same two rows
+                member_scores[name] = score_examples(
+                    model, [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in members],
+                    tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
             if name in ev.probe_rows:
-                result[name].update(probe(model, tokenizer, preset, probe_sets, ev, row.adapter))
+                vocab = records_vocab(preset, tokenizer, train + test) if corpus_vocab else None
+                result[name].update(probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, row.adapter))
             print(f"evaluate: {name}: test perplexity {result[name]['poem_test_perplexity']:.2f} on poem tokens, "
                   f"{result[name]['test_perplexity']:.2f} with the stop token "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
@@ -87,6 +104,8 @@ def main() -> None:
         result["vs_fewshot"] = compare("adapted", "base_fewshot")
     if "base_4bit" in scores:
         result["quantization"] = {k: v for k, v in against_base["base_4bit"].items() if "poems_better" not in k}
+    result["membership"] = {**membership_figures(member_scores, {n: scores[n] for n in PAIR}, ev.seed),
+                            "train_poems_available": len(train)}
     result["runtime_s"] = time.perf_counter() - started
 
     rows_out = []
@@ -108,21 +127,22 @@ def main() -> None:
               f"{h[part + 'test_perplexity_ratio_ci_low']:.3f}-{h[part + 'test_perplexity_ratio_ci_high']:.3f}, "
               f"{len(test)} poems)" + (f"; against few-shot x{result['vs_fewshot'][part + 'test_perplexity_ratio']:.3f}"
                                         if "vs_fewshot" in result else ""))
+    m = result["membership"]
+    print(f"evaluate: membership AUC (loss the adapter removed, train vs test) {m['auc']:.3f}, 95% CI "
+          f"{m['auc_ci_low']:.3f}-{m['auc_ci_high']:.3f} ({m['n_train']} train / {m['n_test']} test poems); "
+          f"adapted loss alone {m['adapted_auc']:.3f}")
     print(f"evaluate: {result['runtime_s']:.0f} s")
 
 
-def probe(model, tokenizer, preset, probe_sets, ev, adapter: bool) -> dict[str, float]:
-    """Memorisation probe rates on train and test poems; the gap is what training added."""
-    out, hits = {}, {}
-    for split, records in probe_sets.items():
-        generated = probe_continuations(model, tokenizer, preset, records, ev.probe_max_new_tokens,
-                                        adapter=adapter)
-        hits[split] = probe_hits([lines(r["completion"])[1] for r in records], generated, ev.probe_similarity)
-        out.update(flat(f"probe_{split}_rate", share_ci(hits[split])))
-        out[f"probe_{split}_poems"] = len(records)
-    out.update(flat("probe_rate_gap", difference_ci(hits["train"], hits["test"], ev.seed)))
-    out["probe_similarity_threshold"] = ev.probe_similarity
-    return out
+def probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, adapter: bool) -> dict[str, float]:
+    """Memorisation probe on train and test poems, every line sampled from the lines before
+    it; the rate gap is what training added. Each split starts from the same seed."""
+    pairs = {split: recite_lines(model, tokenizer, preset, records, sampling, seed=ev.seed,
+                                 max_lines=ev.probe_max_lines, max_new_tokens=ev.probe_max_new_tokens,
+                                 batch_size=ev.probe_batch_lines, vocab=vocab, adapter=adapter)
+             for split, records in probe_sets.items()}
+    return {**probe_summary(pairs, ev.probe_similarity, ev.seed),
+            "probe_vocab_tokens": 0 if vocab is None else len(vocab)}
 
 
 if __name__ == "__main__":

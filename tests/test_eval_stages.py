@@ -1,5 +1,6 @@
 """The evaluate and generate stages end to end on a tiny model: every model row, intervals,
-the probe, quoting against every known text, and the gate that fails the stage."""
+the membership test and the probe, quoting against every known text, and the gate that
+fails the stage."""
 
 from __future__ import annotations
 
@@ -106,10 +107,18 @@ def test_evaluate_scores_every_row_with_intervals_and_the_probe(workspace):
     assert (f["numerator"], f["denominator"]) == ("adapted", "base_fewshot") and 0 <= f["poems_better"] <= 2
     assert f["test_perplexity_ratio"] == pytest.approx(
         result["adapted"]["test_perplexity"] / result["base_fewshot"]["test_perplexity"], rel=1e-6)
-    for key in ("probe_train_rate", "probe_test_rate", "probe_rate_gap"):
+    for key in ("probe_train_rate", "probe_test_rate", "probe_rate_gap", "probe_train_poem_share",
+                "probe_test_similarity"):
         assert key in result["adapted"] and f"{key}_ci_high" in result["adapted"]
-    assert result["adapted"]["probe_train_poems"] == 4
+    a = result["adapted"]
+    assert (a["probe_train_poems"], a["probe_test_poems"]) == (4, 2)  # every line of every poem
+    assert (a["probe_train_lines"], a["probe_test_lines"]) == (16, 8) and a["probe_vocab_tokens"] > 0
     assert "probe_train_rate" not in result["base_4bit"]
+    m = result["membership"]  # every train poem (fewer than evaluate.membership_train_poems) against the test
+    assert (m["n_train"], m["n_test"], m["train_poems_available"]) == (4, 2, 4)
+    for key in ("auc", "adapted_auc", "base_auc", "auc_gap"):
+        assert m[f"{key}_ci_low"] <= m[key] <= m[f"{key}_ci_high"]
+    assert "membership AUC" in done.stdout
     per_poem = read_jsonl(tmp / "per_poem.jsonl")
     assert len(per_poem) == 2 and all(f"{row}_perplexity" in per_poem[0] for row in ROWS)
 

@@ -1,15 +1,28 @@
-"""Scoring on a tiny model: one code path for base and adapted, padding-independent."""
+"""Scoring on a tiny model: one code path for base and adapted, padding-independent; the
+membership test, which tells a memorised poem from unseen ones."""
 
 import math
 
 import pytest
 import torch
-from fixtures.tiny_models import toy_records
+from fixtures.tiny_models import overfit, tiny_gemma, toy_records
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from qwen_qlora.config import LoraParams
-from qwen_qlora.evaluation.scoring import (aggregate, length_batches, perplexity_ratio, poem_tokens, poems_better,
-                                           score_examples, stop_term)
+from qwen_qlora.evaluation.membership import (
+    fixed_sample,
+    membership_figures,
+    poem_losses,
+)
+from qwen_qlora.evaluation.scoring import (
+    aggregate,
+    length_batches,
+    perplexity_ratio,
+    poem_tokens,
+    poems_better,
+    score_examples,
+    stop_term,
+)
 from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.lora import attach_lora, lora_config
 from qwen_qlora.model.prompts import encode_example
@@ -120,3 +133,44 @@ def test_poems_better_counts_lower_per_token_loss():
 def test_length_batches_sort_longest_first():
     ex = [{"input_ids": [0] * n} for n in (3, 9, 1, 5)]
     assert length_batches(ex, 2) == [[1, 3], [0, 2]]
+
+
+def test_fixed_sample_is_deterministic_and_nested():
+    records = toy_records(6)
+    assert fixed_sample(records, 3, seed=0) == fixed_sample(list(reversed(records)), 3, seed=0)
+    assert fixed_sample(records, 2, seed=0) == fixed_sample(records, 4, seed=0)[:2]
+    assert fixed_sample(records, 3, seed=0) != fixed_sample(records, 3, seed=1)
+    assert len(fixed_sample(records, 60, seed=0)) == 6
+
+
+def test_membership_tells_memorised_poems_from_unseen_ones():
+    """A tiny model trained on a few toy poems for a few steps (the 'adapted' row) against
+    the same model untrained (the 'base'): the loss it removed picks out every poem it saw."""
+    seen, unseen = toy_records(3), toy_records(3, start=3)
+    memoriser, tok, preset = overfit(seen, steps=30)
+    untrained = tiny_gemma(len(tok), seed=1).eval()
+
+    def scores(model, recs):
+        return score_examples(model, [encode_example(preset, tok, r["prompt"], r["completion"]) for r in recs],
+                              tok.pad_token_id, batch_size=2)
+
+    train = {"base": scores(untrained, seen), "adapted": scores(memoriser, seen)}
+    test = {"base": scores(untrained, unseen), "adapted": scores(memoriser, unseen)}
+    result = membership_figures(train, test, seed=0)
+    assert result["auc"] == result["auc_ci_low"] == 1.0 and (result["n_train"], result["n_test"]) == (3, 3)
+    assert result["loss_removed_train_nats_per_token"] > result["loss_removed_test_nats_per_token"] + 0.5
+    assert result["adapted_auc"] == 1.0 and 0.0 <= result["base_auc"] <= 1.0
+    # the losses are over the poems' own tokens: the stop token's term is left out
+    own = poem_losses(train["adapted"])
+    assert own == pytest.approx([(s["nll"] - s["stop_nll"]) / (s["tokens"] - 1) for s in train["adapted"]])
+    with pytest.raises(ValueError, match="evaluate.rows must include"):
+        membership_figures({"adapted": train["adapted"]}, test)
+
+
+def test_membership_finds_no_trace_where_the_adapter_changes_nothing(setup):
+    """The base against itself: the AUC of the (zero) removed loss is chance, ties all round."""
+    base, _, tok, examples = setup
+    scores = score_examples(base, examples, tok.pad_token_id, batch_size=2)
+    result = membership_figures({"base": scores[:3], "adapted": scores[:3]},
+                                {"base": scores[3:], "adapted": scores[3:]})
+    assert result["auc"] == 0.5 and result["loss_removed_train_nats_per_token"] == 0.0

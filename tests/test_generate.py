@@ -1,14 +1,27 @@
-"""Seeded, batched sampling on a tiny model (the cached decoding loop against `generate`);
-a memorisation probe that can fire."""
+"""Seeded, batched sampling on a tiny model (the cached decoding loop against `generate`,
+branches off one key-value cache); memorisation probes that can fire."""
 
 import pytest
 import torch
-from fixtures.tiny_models import char_tokenizer, gemma_preset, tiny_gemma, tiny_qwen, toy_records
+from fixtures.tiny_models import (
+    char_tokenizer,
+    overfit,
+    tiny_gemma,
+    tiny_qwen,
+    toy_records,
+)
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from qwen_qlora.config import LoraParams
 from qwen_qlora.config import Params
-from qwen_qlora.evaluation.probe import complete_verse_lines, probe_continuations, probe_hits
+from qwen_qlora.evaluation.probe import (
+    complete_verse_lines,
+    line_batches,
+    probe_continuations,
+    probe_hits,
+    probe_summary,
+    recite_lines,
+)
 from qwen_qlora.generation.decode import Sampling, decode, sample
 from qwen_qlora.model.head import corpus_vocab
 from qwen_qlora.model.load import configure_tokenizer
@@ -162,23 +175,6 @@ def test_adapter_switch_changes_samples(model):
     assert on != off
 
 
-def overfit(records, steps=120):
-    """A tiny model trained on the records until it recites them (full fine-tune, one batch)."""
-    from qwen_qlora.evaluation.scoring import collate
-    from qwen_qlora.model.prompts import encode_example
-
-    tok, preset = char_tokenizer(), gemma_preset()
-    model = tiny_gemma(len(tok), seed=1)
-    batch = collate([encode_example(preset, tok, r["prompt"], r["completion"]) for r in records], tok.pad_token_id)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        model(**batch).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return model.eval(), tok, preset
-
-
 def test_probe_fires_on_a_reciting_model_and_not_on_an_untrained_one():
     seen, unseen = toy_records(3), toy_records(2, start=3)
     reciter, tok, preset = overfit(seen)
@@ -239,3 +235,79 @@ def test_samples_markdown_puts_every_row_side_by_side():
     assert "<th>base_fewshot</th>" in md and "← test:x (exact)" in md
     assert md.count("<i>тема: любовь. Форма: ямбом</i>") == 1
     assert "form: meter yes, feet no, scheme no, stanzas yes" in md
+
+
+@pytest.mark.parametrize("texts", [TEXTS[:3], TEXTS], ids=["shared-cache", "past-the-sliding-window"])
+def test_branches_decode_what_their_prefixes_decode_alone(texts):
+    """A branch (row, n) continues rows[row][:n] exactly as that prefix decoded on its own;
+    past the sliding window (the last text) decode runs each prefix as its own row."""
+    tok = char_tokenizer()
+    model = tiny_gemma(len(tok)).float().eval()
+    rows = prompt_rows(tok, texts)
+    branches = [(r, n) for r, row in enumerate(rows) for n in (2, len(row) // 2, len(row))]
+    got = decode(model, rows, pad_id=tok.pad_token_id, stop_ids=[tok.eos_token_id], max_new_tokens=12,
+                 branches=branches)
+    alone = decode(model, [rows[r][:n] for r, n in branches], pad_id=tok.pad_token_id,
+                   stop_ids=[tok.eos_token_id], max_new_tokens=12)
+    assert got == alone and len(got) == len(branches)
+    sampling = Sampling(temperature=1.0, top_p=0.95, repetition_penalty=1.3)
+    torch.manual_seed(3)
+    a = decode(model, rows, pad_id=tok.pad_token_id, stop_ids=[tok.eos_token_id], max_new_tokens=12,
+               sampling=sampling, branches=branches)
+    torch.manual_seed(3)
+    b = decode(model, [rows[r][:n] for r, n in branches], pad_id=tok.pad_token_id, stop_ids=[tok.eos_token_id],
+               max_new_tokens=12, sampling=sampling)
+    assert a == b  # the repetition penalty sees only the branch's own prefix
+
+
+PROBE_SAMPLING = Sampling(temperature=0.8, top_p=0.95, repetition_penalty=1.1)  # generate's defaults
+
+
+def test_every_line_probe_fires_on_a_reciting_model_and_not_on_an_untrained_one():
+    seen, unseen = toy_records(3), toy_records(3, start=3)
+    reciter, tok, preset = overfit(seen)
+    untrained = tiny_gemma(len(tok), seed=1).eval()
+    figures = {}
+    for label, model in (("reciter", reciter), ("untrained", untrained)):
+        pairs = {split: recite_lines(model, tok, preset, recs, PROBE_SAMPLING, seed=0, max_new_tokens=40, batch_size=5)
+                 for split, recs in (("train", seen), ("test", unseen))}
+        assert [[e for e, _ in p] for p in pairs["train"]] == [r["completion"].replace("\n\n", "\n").split("\n")
+                                                              for r in seen]  # every line, in order
+        figures[label] = probe_summary(pairs, threshold=0.8, seed=0)
+    r, u = figures["reciter"], figures["untrained"]
+    assert r["probe_train_lines"] == 12 and r["probe_train_poems"] == 3 and r["probe_test_lines"] == 12
+    assert r["probe_train_rate"] >= 0.75 and r["probe_train_poem_share"] == 1.0  # sampled, and still recited
+    assert r["probe_test_rate"] == 0 and r["probe_rate_gap_ci_low"] > 0.4
+    assert r["probe_train_similarity"] > 0.9 and r["probe_test_similarity"] < 0.5
+    assert u["probe_train_rate"] == u["probe_test_rate"] == 0 and u["probe_train_poem_share_ci_high"] > 0.5
+
+
+def test_every_line_probe_greedy_second_line_is_the_old_probe():
+    """Greedy, line 2 of `recite_lines` (a branch off the poem's cache) is what the greedy
+    second-line probe generates from its own row; other seeds change sampled lines only."""
+    seen = toy_records(3)
+    for model, tok, preset in (overfit(seen), overfit(seen, steps=3)):
+        every = recite_lines(model, tok, preset, seen, None, max_new_tokens=40, batch_size=4)
+        second = probe_continuations(model, tok, preset, seen, max_new_tokens=40, batch_size=2)
+        assert [lines[1][1] for lines in every] == second
+        assert recite_lines(model, tok, preset, seen, None, max_lines=2, max_new_tokens=40) == [p[:2] for p in every]
+    a, b = (recite_lines(model, tok, preset, seen, PROBE_SAMPLING, seed=s, max_lines=2) for s in (1, 2))
+    assert a != b and [[e for e, _ in p] for p in a] == [[e for e, _ in p] for p in b]
+
+
+def test_probe_summary_pools_lines_and_counts_poems():
+    train = [[("спит мост", "спит мост"), ("и луна", "и луна")], [("шепчет море", "ветер"), ("строка", "")]]
+    test = [[("сад", "ночь")], [("дорога вдаль", "дорога вдаль!")], [("огни", "")]]
+    out = probe_summary({"train": train, "test": test}, threshold=0.8, seed=0)
+    assert (out["probe_train_rate"], out["probe_train_lines"], out["probe_train_poems"]) == (0.5, 4, 2)
+    assert out["probe_train_poem_share"] == 0.5 and out["probe_test_poem_share"] == round(1 / 3, 4)
+    assert out["probe_rate_gap"] == round(0.5 - 1 / 3, 4)
+    assert out["probe_rate_gap_ci_low"] <= out["probe_rate_gap"] <= out["probe_rate_gap_ci_high"]
+    assert out["probe_test_similarity"] == round(1 / 3, 4) and out["probe_similarity_threshold"] == 0.8
+    with pytest.raises(ValueError, match="no test poem"):
+        probe_summary({"train": train, "test": [[]]}, threshold=0.8)
+
+
+def test_line_batches_hold_whole_poems():
+    assert line_batches([4, 4, 12, 3, 30, 2], 10) == [[0, 1], [2], [3], [4], [5]]
+    assert line_batches([1, 1, 1], 48) == [[0, 1, 2]]

@@ -458,7 +458,8 @@ def check_rows(rows: list[str], key: str) -> None:
 
 
 class EvaluateParams(Section):
-    """Scoring the model rows on the test poems, the memorisation probe and the quoting gate."""
+    """Scoring the model rows on the test poems, the membership test, the memorisation
+    probe and the quoting gate."""
 
     rows: list[str] = Field(default_factory=lambda: list(MODEL_ROWS))
     batch_size: int = Field(8, ge=1)
@@ -470,9 +471,13 @@ class EvaluateParams(Section):
     near_line_similarity: float = Field(0.85, ge=0.5, le=1)
     on_copy: Literal["fail", "warn"] = "fail"
     min_line_words: int = Field(4, ge=1)
+    membership_train_poems: int = Field(32, ge=2)
     probe_rows: list[str] = Field(default_factory=lambda: ["base", "adapted"])
+    probe_poems: int = Field(16, ge=2)
+    probe_max_lines: int = Field(12, ge=1)
     probe_similarity: float = Field(0.8, ge=0.5, le=1)
     probe_max_new_tokens: int = Field(24, ge=8)
+    probe_batch_lines: int = Field(48, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateParams:

@@ -68,6 +68,30 @@ def difference_ci(a: Sequence[float], b: Sequence[float], seed: int = 0) -> dict
             "ci_high": float(res.confidence_interval.high)}
 
 
+def ratio_difference_ci(a: tuple[Sequence[float], Sequence[float]], b: tuple[Sequence[float], Sequence[float]],
+                        seed: int = 0) -> dict[str, float]:
+    """{value, ci_low, ci_high} of pooled ratio a minus pooled ratio b (each sum(num) /
+    sum(den), as `ratio_ci`) for two independent samples of poems, each resampled by poem."""
+    (na, da), (nb, db) = ((np.asarray(n, float), np.asarray(d, float)) for n, d in (a, b))
+    if len(na) == 0 or len(nb) == 0 or da.sum() == 0 or db.sum() == 0:
+        raise ValueError("ratio_difference_ci: both samples need poems with a nonzero denominator")
+
+    def pooled(n: np.ndarray, d: np.ndarray) -> float:
+        return n.sum() / d.sum() if d.sum() else 0.0
+
+    def diff(i: np.ndarray, j: np.ndarray) -> float:
+        i, j = i.astype(int), j.astype(int)
+        return pooled(na[i], da[i]) - pooled(nb[j], db[j])
+
+    value = pooled(na, da) - pooled(nb, db)
+    if len(na) < 2 or len(nb) < 2:
+        return {"value": value, "ci_low": value, "ci_high": value}
+    res = stats.bootstrap((np.arange(len(na)), np.arange(len(nb))), diff, paired=False, vectorized=False,
+                          n_resamples=RESAMPLES, method="percentile", random_state=np.random.default_rng(seed))
+    return {"value": value, "ci_low": float(res.confidence_interval.low),
+            "ci_high": float(res.confidence_interval.high)}
+
+
 def share_ci(flags: Sequence[bool], confidence: float = CONFIDENCE) -> dict[str, float]:
     """{value, ci_low, ci_high} of the share of True flags, Wilson score interval."""
     k, n = int(sum(bool(f) for f in flags)), len(flags)

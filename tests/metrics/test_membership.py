@@ -70,13 +70,14 @@ def test_reference_model_removes_poem_difficulty():
     adapted_train = difficulty_train - 0.5 + rng.normal(0, 0.02, 160)
     adapted_test = difficulty_test - 0.4 + rng.normal(0, 0.02, 33)
     result = membership_summary(adapted_train, adapted_test, base_train, base_test, seed=0)
-    assert result["ref_auc"] > 0.95 and result["ref_auc_ci_low"] > 0.9
-    assert result["auc"] < 0.8
+    assert result["auc"] > 0.95 and result["auc_ci_low"] > 0.9
+    assert result["adapted_auc"] < 0.8
     assert result["base_auc_ci_low"] < 0.5 < result["base_auc_ci_high"]
-    assert result["auc_gap"] == pytest.approx(result["auc"] - result["base_auc"], abs=1e-4)
+    assert result["auc_gap"] == pytest.approx(result["adapted_auc"] - result["base_auc"], abs=1e-4)
     assert result["auc_gap_ci_low"] < result["auc_gap"] < result["auc_gap_ci_high"]
     assert result["n_train"] == 160 and result["n_test"] == 33
-    assert result["train_loss_nats_per_token"] == pytest.approx(adapted_train.mean(), abs=1e-4)
+    assert result["adapted_train_loss_nats_per_token"] == pytest.approx(adapted_train.mean(), abs=1e-4)
+    assert result["loss_removed_train_nats_per_token"] == pytest.approx((base_train - adapted_train).mean(), abs=1e-4)
 
 
 def test_no_adapter_effect_gives_gap_and_reference_intervals_around_chance():
@@ -85,9 +86,10 @@ def test_no_adapter_effect_gives_gap_and_reference_intervals_around_chance():
     noise = rng.normal(0, 0.05, 193)
     result = membership_summary(base_train + noise[:160], base_test + noise[160:], base_train, base_test, seed=0)
     assert result["auc_gap_ci_low"] < 0 < result["auc_gap_ci_high"]
-    assert result["ref_auc_ci_low"] < 0.5 < result["ref_auc_ci_high"]
+    assert result["auc_ci_low"] < 0.5 < result["auc_ci_high"]
     # The gap is paired per poem: far narrower than the two AUC intervals side by side.
-    assert result["auc_gap_ci_high"] - result["auc_gap_ci_low"] < 0.5 * (result["auc_ci_high"] - result["auc_ci_low"])
+    assert result["auc_gap_ci_high"] - result["auc_gap_ci_low"] < 0.5 * (result["adapted_auc_ci_high"] -
+                                                                         result["adapted_auc_ci_low"])
 
 
 def test_memorised_train_poems_give_a_positive_gap():
@@ -95,7 +97,7 @@ def test_memorised_train_poems_give_a_positive_gap():
     base_train, base_test = rng.normal(3.0, 0.5, 160), rng.normal(3.0, 0.5, 33)
     result = membership_summary(base_train - 1.0, base_test, base_train, base_test, seed=0)
     assert result["auc_gap_ci_low"] > 0.2
-    assert result["ref_auc"] == 1.0
+    assert result["auc"] == 1.0
 
 
 def test_mismatched_poems_are_refused():

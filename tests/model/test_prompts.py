@@ -1,9 +1,18 @@
+import pytest
 from fixtures.tiny_models import char_tokenizer, gemma_preset, qwen_preset, toy_records
 
-import pytest
-
-from qwen_qlora.model.prompts import (IGNORE, encode_example, encode_records, fewshot_shots, format_prompt,
-                                      probe_prefix, prompt_ids, show_mask)
+from qwen_qlora.model.prompts import (
+    IGNORE,
+    encode_example,
+    encode_records,
+    fewshot_shots,
+    format_prompt,
+    line_prefixes,
+    probe_prefix,
+    prompt_ids,
+    show_mask,
+)
+from qwen_qlora.text import lines
 
 
 def test_plain_prompt_is_masked_and_completion_ends_with_eos():
@@ -66,3 +75,16 @@ def test_probe_prefix_is_the_training_tokens_up_to_the_first_line():
     assert ex["input_ids"][: len(prefix)] == prefix
     head = prompt_ids(preset, tok, rec["prompt"])
     assert tok.decode(prefix[len(head):]) == rec["completion"].split("\n")[0]
+
+
+def test_line_prefixes_are_the_training_tokens_before_each_verse_line():
+    tok, preset = char_tokenizer(), gemma_preset()
+    rec = toy_records(1)[0]
+    ex = encode_example(preset, tok, rec["prompt"], rec["completion"])
+    head, body, targets = line_prefixes(preset, tok, rec["prompt"], rec["completion"])
+    assert head + body + [tok.eos_token_id] == ex["input_ids"]
+    assert [line for _, line in targets] == lines(rec["completion"])  # every verse line, blank lines skipped
+    assert targets[0][0] == 0
+    for k, (n, _) in enumerate(targets[1:], start=1):
+        before = tok.decode(body[:n])
+        assert lines(before) == lines(rec["completion"])[:k] and not before.endswith("\n")

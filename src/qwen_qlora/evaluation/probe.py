@@ -1,8 +1,15 @@
-"""The memorisation probe: each poem's prompt and first verse line, continued greedily;
-a continuation close to the real next line counts as recited.
+"""The memorisation probes: a poem's real lines given to the model, and what it writes next.
 
-It decodes through the same loop as every sample (`generation.decode.decode`), with a
-per-row stop once the next line is complete.
+`recite_lines` (the evaluate stage's probe) asks for every verse line of a poem given the
+prompt and the real lines before it, sampled with the generate stage's settings (what
+people get); a line whose character similarity to the real one is at or above a threshold
+counts as recited. A sampled probe can recite where a greedy one never does (a memorised
+line is often the second likeliest path), and every line gives a poem many chances, not
+one. `probe_continuations` is the older greedy probe of the second line only
+(`benchmarks/probe_speed.py`).
+
+Both decode through the same loop as every sample (`generation.decode.decode`), with a
+per-row stop once the asked line is complete.
 """
 
 from __future__ import annotations
@@ -10,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from rapidfuzz import fuzz
 
-from qwen_qlora.generation.decode import RowDone, decode
+from qwen_qlora.generation.decode import RowDone, Sampling, decode
 from qwen_qlora.model.adapted import adapter_switch
-from qwen_qlora.model.prompts import probe_parts
+from qwen_qlora.model.prompts import line_prefixes, probe_parts
+from qwen_qlora.stats import flat, ratio_ci, ratio_difference_ci, share_ci
 from qwen_qlora.text import is_verse_line, lines, normalize_line
 
 
@@ -64,3 +73,99 @@ def probe_hits(expected: Sequence[str], generated: Sequence[str], threshold: flo
         raise ValueError(f"probe: {len(expected)} expected lines for {len(generated)} generations")
     return [bool(g.strip()) and fuzz.ratio(normalize_line(e), normalize_line(g)) / 100 >= threshold
             for e, g in zip(expected, generated, strict=True)]
+
+
+def line_similarity(expected: str, generated: str) -> float:
+    """Character similarity (0-1) of two verse lines: rapidfuzz's normalised Indel ratio
+    on normalised lines; 0 for an empty generation."""
+    if not generated.strip():
+        return 0.0
+    return fuzz.ratio(normalize_line(expected), normalize_line(generated)) / 100
+
+
+def nth_line_done(tokenizer: Any, prefixes: list[str], targets: list[int]) -> RowDone:
+    """`decode`'s per-row stop for `recite_lines`: True once row i's text (its real prefix
+    `prefixes[i]` and the new tokens) holds verse line `targets[i]` complete."""
+    closed = [complete_verse_lines(p[:p.rfind("\n") + 1]) for p in prefixes]
+    tails = [p[p.rfind("\n") + 1:] for p in prefixes]
+
+    def done(i: int, new: list[int]) -> bool:
+        text = tails[i] + tokenizer.decode(new, skip_special_tokens=True)
+        return closed[i] + complete_verse_lines(text) > targets[i]
+    return done
+
+
+def recite_lines(model: Any, tokenizer: Any, preset: Any, records: list[dict[str, Any]], sampling: Sampling | None,
+                 *, seed: int = 0, max_lines: int | None = None, max_new_tokens: int = 24, batch_size: int = 32,
+                 vocab: torch.Tensor | None = None, adapter: bool = True) -> list[list[tuple[str, str]]]:
+    """Per record, [(real line, generated line)] for its first `max_lines` verse lines
+    (all when None): line k is generated from the prompt and the real completion tokens
+    before it (`prompts.line_prefixes`), sampled with `sampling` (greedy when None) over
+    `vocab` (every token when None), seeded with `seed`. A poem is run once and each of
+    its lines branches off its key-value cache (`decode`'s `branches`); a batch holds
+    whole poems, about `batch_size` lines."""
+    poems = []
+    for rec in records:
+        head, body, targets = line_prefixes(preset, tokenizer, rec["prompt"], rec["completion"])
+        poems.append((head + body, len(head), targets[:max_lines]))
+    out: list[list[tuple[str, str]]] = [[] for _ in records]
+    order = sorted(range(len(poems)), key=lambda p: -len(poems[p][0]))  # similar lengths pad less
+    torch.manual_seed(seed)
+    for positions in line_batches([len(poems[p][2]) for p in order], batch_size):
+        batch = [order[i] for i in positions]
+        branches, prefixes, targets = [], [], []
+        for row, p in enumerate(batch):
+            ids, head, lines_k = poems[p]
+            for k, (n, _) in enumerate(lines_k):
+                branches.append((row, head + n))
+                prefixes.append(tokenizer.decode(ids[head:head + n], skip_special_tokens=True))
+                targets.append(k)
+        with adapter_switch(model, adapter):
+            news = decode(model, [poems[p][0] for p in batch], pad_id=tokenizer.pad_token_id,
+                          stop_ids=[tokenizer.eos_token_id], max_new_tokens=max_new_tokens, sampling=sampling,
+                          vocab=vocab, done=nth_line_done(tokenizer, prefixes, targets), branches=branches)
+        for (row, _), prefix, k, new in zip(branches, prefixes, targets, news, strict=True):
+            verse = lines(prefix + tokenizer.decode(new, skip_special_tokens=True))
+            out[batch[row]].append((poems[batch[row]][2][k][1], verse[k] if len(verse) > k else ""))
+    return out
+
+
+def line_batches(counts: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Poem indices in batches of about `batch_size` lines, whole poems only (a longer poem
+    is a batch of its own)."""
+    batches: list[list[int]] = [[]]
+    total = 0
+    for i, n in enumerate(counts):
+        if batches[-1] and total + n > batch_size:
+            batches.append([])
+            total = 0
+        batches[-1].append(i)
+        total += n
+    return [b for b in batches if b]
+
+
+def probe_summary(pairs: dict[str, list[list[tuple[str, str]]]], threshold: float, seed: int = 0) -> dict[str, float]:
+    """The probe's figures per split of `pairs` ({split: per poem [(real, generated)]}),
+    flat: ``probe_{split}_rate``, the share of lines recited (similarity >= `threshold`)
+    pooled over lines with an interval resampling poems; ``probe_{split}_similarity``,
+    the mean line similarity (a signal below the threshold too); ``probe_{split}_poem_share``,
+    poems with a recited line (a Wilson interval, honest at zero); the counts; and
+    ``probe_rate_gap``, the train rate minus the test rate, when both are there."""
+    out: dict[str, float] = {}
+    per_poem = {}
+    for split, poems in pairs.items():
+        poems = [p for p in poems if p]
+        if not poems:
+            raise ValueError(f"probe: no {split} poem has a verse line to probe")
+        sims = [[line_similarity(e, g) for e, g in p] for p in poems]
+        hits = [sum(s >= threshold for s in p) for p in sims]
+        per_poem[split] = (hits, [len(p) for p in poems])
+        out.update(flat(f"probe_{split}_rate", ratio_ci(*per_poem[split], seed)))
+        out.update(flat(f"probe_{split}_similarity", ratio_ci([sum(p) for p in sims], per_poem[split][1], seed)))
+        out.update(flat(f"probe_{split}_poem_share", share_ci([h > 0 for h in hits])))
+        out[f"probe_{split}_poems"] = len(poems)
+        out[f"probe_{split}_lines"] = sum(per_poem[split][1])
+    if {"train", "test"} <= set(per_poem):
+        out.update(flat("probe_rate_gap", ratio_difference_ci(per_poem["train"], per_poem["test"], seed)))
+    out["probe_similarity_threshold"] = threshold
+    return out

@@ -96,16 +96,33 @@ class Sampling:
 RowDone = Callable[[int, list[int]], bool]
 
 
+def attention_window(model: Any) -> float:
+    """The tokens a layer of `model` attends to: its sliding window when some layer slides
+    (Gemma-3's local layers), else no limit."""
+    config = getattr(model, "config", None)
+    window = getattr(config, "sliding_window", None)
+    sliding = "sliding_attention" in (getattr(config, "layer_types", None) or [])
+    return float(window) if window and sliding else float("inf")
+
+
 @torch.no_grad()
 def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence[int], max_new_tokens: int,
            sampling: Sampling | None = None, vocab: torch.Tensor | None = None,
-           done: RowDone | None = None) -> list[list[int]]:
+           done: RowDone | None = None, branches: Sequence[tuple[int, int]] | None = None) -> list[list[int]]:
     """The new tokens of each prompt row (token ids), left-padded into one batch and decoded
     with a key-value cache: sampled with `sampling` (the caller seeds torch), greedy
     without. A row stops after a token of `stop_ids` (kept as its last token), after
     `max_new_tokens`, or when `done(row index, its new tokens)` says so, and then leaves
-    the batch. `vocab`: sorted token ids, the only tokens decoded (see the module text)."""
+    the batch. `vocab`: sorted token ids, the only tokens decoded (see the module text).
+
+    `branches`: [(row, n)], continuations of prefixes: each decodes `rows[row][:n]`, and
+    the result has one entry per branch. The rows are run once and every branch reuses
+    their key-value cache, its positions from n on masked out, so asking for many
+    prefixes of one text costs one pass over the text, not one per prefix."""
     model.eval()
+    if branches is not None and max(map(len, rows)) + max_new_tokens > attention_window(model):
+        # a sliding-window layer's cache drops the oldest keys, which an early branch needs
+        rows, branches = [rows[r][:n] for r, n in branches], None
     device = next(model.parameters()).device
     backbone, head = backbone_and_head(model)
     transform = logit_transform(model)
@@ -124,11 +141,20 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
     history = ids if lookup is None else lookup[ids]  # what the repetition penalty sees, in columns
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     out = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    cache, last = out.cache, positions[:, -1]
-    alive = torch.arange(len(rows), device=device)
-    new: list[list[int]] = [[] for _ in rows]
+    cache, last, hidden = out.cache, positions[:, -1], out.last_hidden_state[:, -1]
+    if branches is not None:  # each branch sees its row's first n tokens: the rest is masked out
+        source = torch.tensor([r for r, _ in branches], dtype=torch.long, device=device)
+        n = torch.tensor([k for _, k in branches], dtype=torch.long, device=device)
+        end = ids.shape[1] - mask.sum(-1)[source] + n  # column after the branch's last token
+        keep = torch.arange(ids.shape[1], device=device)[None, :] < end[:, None]
+        cache.batch_select_indices(source)
+        mask, last = mask[source] * keep, n - 1
+        history = torch.where(keep, history[source], history[source, :1])  # the first column is a pad or a prompt token
+        hidden = out.last_hidden_state[source, end - 1]
+    alive = torch.arange(len(hidden), device=device)
+    new: list[list[int]] = [[] for _ in range(len(hidden))]
     for step in range(max_new_tokens):
-        logits = out.last_hidden_state[:, -1] @ weight.t()
+        logits = hidden @ weight.t()
         if transform["scale"] != 1.0:
             logits = logits * transform["scale"]
         if transform["softcap"] is not None:
@@ -168,6 +194,7 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
         last = last + 1
         out = backbone(input_ids=token[:, None], attention_mask=mask, position_ids=last[:, None],
                        cache=cache, use_cache=True)
+        hidden = out.last_hidden_state[:, -1]
     return new
 
 

@@ -1,18 +1,20 @@
 """Membership inference: can a poem's loss tell whether the model was trained on it.
 
 A model that memorised its training poems gives them a lower per-token loss than poems
-it never saw. The signal is each poem's mean token loss (nats per token); the figure is
-the ROC-AUC of "train vs test" with the lower loss taken as "train": 0.5 means the
-losses carry no trace of training, 1.0 that every train poem scores below every test
-poem. Two readings separate memorisation from "her poems are easy":
+it never saw. Each poem's mean token loss (nats per token) is read under the adapted
+model and under the base (the same model with the adapter off, which never saw the
+split); the figure is a ROC-AUC of "train vs test": 0.5 means the losses carry no trace
+of training, 1.0 that every train poem is told from every test poem.
 
-- ``auc_gap``: AUC under the adapted model minus AUC under the base model on the same
-  poems (the base never saw the split, so its AUC is what chance and poem difficulty
-  give);
-- ``ref_auc``: the reference-model attack (Carlini et al. 2021, "Extracting Training Data
-  from Large Language Models"; Mireshghallah et al. 2022): the AUC of each poem's loss
-  under the adapted model minus its loss under the base model, which cancels how hard
-  the poem is for any model.
+- ``auc``, the headline: on the loss the adapter removed from each poem (base loss
+  minus adapted loss; the larger, the likelier a train poem). This is the
+  reference-model attack (Carlini et al. 2021, "Extracting Training Data from Large
+  Language Models"; Mireshghallah et al. 2022): the base's loss cancels how hard a poem
+  is for any model, so what is left is what training on it added;
+- ``adapted_auc``: on the adapted loss alone (the lower, the likelier a train poem), for
+  reference; it mixes memorisation with poem difficulty;
+- ``base_auc``: the same under the base, what chance and the split give;
+  ``auc_gap`` is adapted_auc minus base_auc.
 
 Intervals are 95% percentile bootstraps with poems as the unit, stratified: train and
 test poems are resampled separately (their counts stay fixed), and a poem keeps both
@@ -79,29 +81,30 @@ def membership_auc(train_losses: Sequence[float], test_losses: Sequence[float], 
 def membership_summary(train_adapted: Sequence[float], test_adapted: Sequence[float],
                        train_base: Sequence[float], test_base: Sequence[float],
                        seed: int = 0) -> dict[str, Any]:
-    """The membership figures of an adapter, flat: ``auc`` (adapted), ``base_auc``,
-    ``auc_gap`` (adapted minus base) and ``ref_auc`` (on adapted minus base loss per
-    poem), each with its interval, the mean losses (nats per token) and the counts.
-    Arguments are per-poem mean token losses, poem i of the adapted and base lists the
-    same poem."""
+    """The membership figures of an adapter, flat: ``auc`` (on the loss the adapter
+    removed per poem), ``adapted_auc``, ``base_auc`` and ``auc_gap``, each with its
+    interval, the mean losses (nats per token) and the counts. Arguments are per-poem
+    mean token losses, poem i of the adapted and base lists the same poem."""
     tr_a, te_a = np.asarray(train_adapted, float), np.asarray(test_adapted, float)
     tr_b, te_b = np.asarray(train_base, float), np.asarray(test_base, float)
     if len(tr_a) != len(tr_b) or len(te_a) != len(te_b):
         raise ValueError(f"membership: adapted and base losses must cover the same poems; got "
                          f"{len(tr_a)}/{len(tr_b)} train and {len(te_a)}/{len(te_b)} test")
+    # AUC takes the lower value as "train": the removed loss enters negated
     tr_d, te_d = tr_a - tr_b, te_a - te_b
 
     def gap(i: np.ndarray, j: np.ndarray) -> float:
         i, j = i.astype(int), j.astype(int)
         return auc(tr_a[i], te_a[j]) - auc(tr_b[i], te_b[j])
 
-    gap_value = auc(tr_a, te_a) - auc(tr_b, te_b)
-    out: dict[str, Any] = membership_auc(tr_a, te_a, seed)
-    out.update({k: v for k, v in membership_auc(tr_b, te_b, seed, "base_auc").items() if k.startswith("base_")})
-    out.update(_named("auc_gap", gap_value, _stratified_ci(gap, len(tr_a), len(te_a), seed)))
-    out.update({k: v for k, v in membership_auc(tr_d, te_d, seed, "ref_auc").items() if k.startswith("ref_")})
-    out.update({"train_loss_nats_per_token": round(float(tr_a.mean()), 4),
-                "test_loss_nats_per_token": round(float(te_a.mean()), 4),
+    out: dict[str, Any] = membership_auc(tr_d, te_d, seed)
+    for name, (tr, te) in (("adapted_auc", (tr_a, te_a)), ("base_auc", (tr_b, te_b))):
+        out.update({k: v for k, v in membership_auc(tr, te, seed, name).items() if k.startswith(name)})
+    out.update(_named("auc_gap", auc(tr_a, te_a) - auc(tr_b, te_b), _stratified_ci(gap, len(tr_a), len(te_a), seed)))
+    out.update({"loss_removed_train_nats_per_token": round(float(-tr_d.mean()), 4),
+                "loss_removed_test_nats_per_token": round(float(-te_d.mean()), 4),
+                "adapted_train_loss_nats_per_token": round(float(tr_a.mean()), 4),
+                "adapted_test_loss_nats_per_token": round(float(te_a.mean()), 4),
                 "base_train_loss_nats_per_token": round(float(tr_b.mean()), 4),
                 "base_test_loss_nats_per_token": round(float(te_b.mean()), 4)})
     return out

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qwen_qlora.config import PresetParams, SplitParams
-from qwen_qlora.text import lines
+from qwen_qlora.text import is_verse_line, lines
 
 IGNORE = -100
 
@@ -107,6 +107,25 @@ def probe_parts(preset: PresetParams, tokenizer: Any, prompt: str, completion: s
     enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
     keep = [t for t, (_, stop) in zip(enc["input_ids"], enc["offset_mapping"], strict=True) if stop <= end]
     return prompt_ids(preset, tokenizer, prompt), keep
+
+
+def line_prefixes(preset: PresetParams, tokenizer: Any, prompt: str, completion: str
+                  ) -> tuple[list[int], list[int], list[tuple[int, str]]]:
+    """The every-line probe's inputs, tokenised exactly as in training (`encode_example`):
+    (prompt ids, completion ids, [(how many completion ids come before verse line k,
+    line k)] for every verse line). Line k's context is the prompt and the completion's
+    tokens that end at or before the end of line k-1 (none for the first line), so every
+    context is a prefix of the one training token sequence."""
+    enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
+    ends = [stop for _, stop in enc["offset_mapping"]]
+    out, cursor, previous_end = [], 0, 0
+    for raw in completion.split("\n"):
+        start, cursor = cursor, cursor + len(raw) + 1
+        if not is_verse_line(raw):
+            continue
+        out.append((sum(1 for e in ends if e <= previous_end), raw.strip()))
+        previous_end = start + len(raw.rstrip())
+    return prompt_ids(preset, tokenizer, prompt), enc["input_ids"], out
 
 
 def probe_prefix(preset: PresetParams, tokenizer: Any, prompt: str, completion: str) -> list[int]:
