@@ -35,3 +35,15 @@ def test_a_stage_runs_in_the_venv_from_a_shell_without_it(tmp_path):
     done = subprocess.run(f"{VENV_DVC} repro -q", shell=True, cwd=project, env=bare, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert Path((project / "prefix.txt").read_text().strip()).resolve() == Path(sys.prefix).resolve()
+
+
+def test_the_two_commands_and_the_results_table_open_the_readme():
+    """A newcomer reads the two commands and the figures in the first 40 lines."""
+    head = (ROOT / "README.md").read_text(encoding="utf-8").split("\n")[:40]
+    assert any(line.startswith("make demo") for line in head)
+    assert any(line.startswith("make test") for line in head)
+    assert any(line.startswith("| figure |") for line in head)
+    linked = [d for d in ("docs/results.md", "docs/pipeline.md") if any(d in line for line in head)]
+    assert linked == ["docs/results.md", "docs/pipeline.md"]
+    for doc in linked:
+        assert (ROOT / doc).is_file()
