@@ -63,24 +63,24 @@ def main() -> None:
     set_seed(cfg.seed)
     started = time.perf_counter()
 
-    # Base model (4-bit when quant.load_in_4bit) and the examples, tokenized with their mask
+    # Base model (4-bit when quant.load_in_4bit) and the examples, tokenized with their mask:
+    # a train poem longer than train.max_length in stanza-aligned pieces (only the last ends
+    # with EOS), val poems whole
     device = "cuda" if torch.cuda.is_available() else "cpu"
     precision = resolve_precision(cfg.precision, preset, device)
     check_packing(cfg, preset)
     model, tokenizer = load_base(args.base_dir, preset, params.quant, precision, device_map())
-    # (a long train poem in stanza-aligned pieces, only the last ending with EOS; val poems whole)
-    splits = {}
-    splits["train"], pieces, left_out = encode_pieces(preset, tokenizer, read_jsonl(args.data_dir / "train.jsonl"),
-                                                      cfg.max_length)
+    train, pieces, left_out = encode_pieces(preset, tokenizer, read_jsonl(args.data_dir / "train.jsonl"),
+                                            cfg.max_length)
+    val, val_too_long = encode_records(preset, tokenizer, read_jsonl(args.data_dir / "val.jsonl"), cfg.max_length)
+    splits = {"train": train, "val": val}
+    for examples in splits.values():
+        check_examples(examples, tokenizer.eos_token_id)
     print(f"train: train: {pieces['poems']} poems as {pieces['pieces']} examples, {pieces['poems_split']} "
           f"in pieces of <= train.max_length={cfg.max_length} tokens; {len(left_out)} left out with a "
           f"line that fits no piece {left_out[:5]}")
-    splits["val"], val_too_long = encode_records(preset, tokenizer, read_jsonl(args.data_dir / "val.jsonl"),
-                                                 cfg.max_length)
-    print(f"train: val: {len(splits['val'])} poems, {len(val_too_long)} longer than "
-          f"train.max_length={cfg.max_length} left out of the trainer's val loss {val_too_long[:5]}")
-    for examples in splits.values():
-        check_examples(examples, tokenizer.eos_token_id)
+    print(f"train: val: {len(val)} poems, {len(val_too_long)} longer than train.max_length={cfg.max_length} "
+          f"left out of the trainer's val loss {val_too_long[:5]}")
 
     # Preflight: what exactly is learned ([[masked]] prompt, then completion + EOS)
     print(preflight_report(tokenizer, splits["train"], cfg.preflight_examples))
@@ -133,7 +133,7 @@ def main() -> None:
         "optimizer_steps": trainer.state.global_step,
         "processes": trainer.args.world_size,
         **{f"train_{key}": value for key, value in pieces.items()},
-        "val_poems": len(splits["val"]) + len(val_too_long),
+        "val_poems": len(val) + len(val_too_long),
         "val_poems_left_out_too_long": len(val_too_long),
     })
     write_metrics(args.metrics, metrics)
