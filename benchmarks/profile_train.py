@@ -37,7 +37,7 @@ from qwen_qlora.io import read_jsonl
 from qwen_qlora.model.head import corpus_vocab, score_batch
 from qwen_qlora.model.load import load_base, resolve_precision
 from qwen_qlora.model.lora import attach_lora, lora_config
-from qwen_qlora.model.prompts import encode_records, prompt_ids
+from qwen_qlora.model.prompts import encode_pieces, encode_records, prompt_ids
 from qwen_qlora.training.trainer import build_trainer, sft_config
 
 BACKWARD = {  # autograd node name prefix -> category
@@ -194,7 +194,7 @@ def main() -> None:
     precision = resolve_precision(cfg.precision, preset, "cpu")
     model, tok = load_base(args.base, preset, params.quant, precision)
     model = attach_lora(model, lora_config(params.lora, preset))
-    train, _ = encode_records(preset, tok, read_jsonl(args.data / "train.jsonl"), cfg.max_length)
+    train, _, _ = encode_pieces(preset, tok, read_jsonl(args.data / "train.jsonl"), cfg.max_length)
     val, _ = encode_records(preset, tok, read_jsonl(args.data / "val.jsonl"), cfg.max_length)
     print(f"threads {torch.get_num_threads()}; precision {precision}; 4-bit {params.quant.load_in_4bit}")
 

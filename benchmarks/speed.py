@@ -78,7 +78,7 @@ def setup(base: Path, params_path: str, change: dict[str, Any], training: bool =
     from qwen_qlora.io import read_jsonl
     from qwen_qlora.model.load import load_base, resolve_precision
     from qwen_qlora.model.lora import attach_lora, lora_config
-    from qwen_qlora.model.prompts import encode_records
+    from qwen_qlora.model.prompts import encode_pieces, encode_records
 
     params = load_params(params_path)
     change = dict(change)
@@ -95,7 +95,7 @@ def setup(base: Path, params_path: str, change: dict[str, Any], training: bool =
     else:
         model = get_peft_model(model, lora_config(params.lora, preset)).eval()
     data = Path("data/processed")
-    train, _ = encode_records(preset, tok, read_jsonl(data / "train.jsonl"), cfg.max_length)
+    train, _, _ = encode_pieces(preset, tok, read_jsonl(data / "train.jsonl"), cfg.max_length)
     val, _ = encode_records(preset, tok, read_jsonl(data / "val.jsonl"), cfg.max_length)
     torch.manual_seed(cfg.seed)
     return params, preset, cfg, precision, model, tok, train, val

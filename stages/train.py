@@ -28,7 +28,7 @@ from qwen_qlora.config import load_params, to_dict
 from qwen_qlora.io import read_jsonl, write_json, write_metrics
 from qwen_qlora.model.load import ModelLoadError, load_base, resolve_precision
 from qwen_qlora.model.lora import LoraTargetError, attach_lora, lora_config, lora_modules
-from qwen_qlora.model.prompts import encode_records
+from qwen_qlora.model.prompts import encode_pieces, encode_records
 from qwen_qlora.training.health import HealthError, check_examples, check_lora_targets
 from qwen_qlora.training.launch import accelerate_command, device_map, is_main, launched
 from qwen_qlora.training.trainer import (
@@ -63,18 +63,24 @@ def main() -> None:
     set_seed(cfg.seed)
     started = time.perf_counter()
 
-    # Base model (4-bit when quant.load_in_4bit) and the examples, tokenized with their mask
+    # Base model (4-bit when quant.load_in_4bit) and the examples, tokenized with their mask:
+    # a train poem longer than train.max_length in stanza-aligned pieces (only the last ends
+    # with EOS), val poems whole
     device = "cuda" if torch.cuda.is_available() else "cpu"
     precision = resolve_precision(cfg.precision, preset, device)
     check_packing(cfg, preset)
     model, tokenizer = load_base(args.base_dir, preset, params.quant, precision, device_map())
-    splits = {}
-    for split in ("train", "val"):
-        records = read_jsonl(args.data_dir / f"{split}.jsonl")
-        splits[split], too_long = encode_records(preset, tokenizer, records, cfg.max_length)
-        check_examples(splits[split], tokenizer.eos_token_id)
-        print(f"train: {split}: {len(splits[split])} examples, {len(too_long)} longer than "
-              f"train.max_length={cfg.max_length} left out {too_long[:5]}")
+    train, pieces, left_out = encode_pieces(preset, tokenizer, read_jsonl(args.data_dir / "train.jsonl"),
+                                            cfg.max_length)
+    val, val_too_long = encode_records(preset, tokenizer, read_jsonl(args.data_dir / "val.jsonl"), cfg.max_length)
+    splits = {"train": train, "val": val}
+    for examples in splits.values():
+        check_examples(examples, tokenizer.eos_token_id)
+    print(f"train: train: {pieces['poems']} poems as {pieces['pieces']} examples, {pieces['poems_split']} "
+          f"in pieces of <= train.max_length={cfg.max_length} tokens; {len(left_out)} left out with a "
+          f"line that fits no piece {left_out[:5]}")
+    print(f"train: val: {len(val)} poems, {len(val_too_long)} longer than train.max_length={cfg.max_length} "
+          f"left out of the trainer's val loss {val_too_long[:5]}")
 
     # Preflight: what exactly is learned ([[masked]] prompt, then completion + EOS)
     print(preflight_report(tokenizer, splits["train"], cfg.preflight_examples))
@@ -126,7 +132,9 @@ def main() -> None:
         "train_runtime_s": out.metrics["train_runtime"],
         "optimizer_steps": trainer.state.global_step,
         "processes": trainer.args.world_size,
-        "train_examples": len(splits["train"]),
+        **{f"train_{key}": value for key, value in pieces.items()},
+        "val_poems": len(val) + len(val_too_long),
+        "val_poems_left_out_too_long": len(val_too_long),
     })
     write_metrics(args.metrics, metrics)
     live.end()

@@ -27,6 +27,16 @@ def test_examples_must_end_with_eos():
     check_examples([{"id": "a", "input_ids": [5, 6, 1], "labels": [-100, 6, 1]}], eos_id=1)
 
 
+def test_only_the_last_piece_of_a_long_poem_ends_with_eos():
+    opening = {"id": "a#1/2", "input_ids": [5, 6, 7], "labels": [-100, 6, 7], "final": False}
+    last = {"id": "a#2/2", "input_ids": [5, 8, 1], "labels": [-100, 8, 1], "final": True}
+    check_examples([opening, last], eos_id=1)
+    with pytest.raises(HealthError, match="a#2/2.*never learn to stop"):
+        check_examples([opening, {**last, "labels": [-100, 8, 9]}], eos_id=1)
+    with pytest.raises(HealthError, match="a#1/2.*stop mid-poem"):
+        check_examples([{**opening, "labels": [-100, 6, 1]}, last], eos_id=1)
+
+
 def test_batch_without_supervised_tokens_is_refused():
     labels = torch.tensor([[7, -100, -100], [-100, -100, -100]])
     assert supervised_tokens(labels) == 0  # the first label is never predicted

@@ -13,7 +13,8 @@ import torch
 from fixtures.tiny_models import toy_records
 from peft import PeftModel
 from safetensors.torch import load_file
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerState
+from transformers.trainer_callback import PrinterCallback
 
 from qwen_qlora.config import LoraParams, PresetParams, QuantParams, TrainParams, default_presets
 from qwen_qlora.io import read_jsonl
@@ -30,6 +31,7 @@ from qwen_qlora.model.lora import (
 from qwen_qlora.model.prompts import IGNORE, encode_records
 from qwen_qlora.training.health import HealthError
 from qwen_qlora.training.trainer import (
+    ProgressLineCallback,
     best_eval,
     build_trainer,
     check_packing,
@@ -330,3 +332,26 @@ def test_real_default_model_trains_a_few_steps(tmp_path):
     before = trainer.evaluate()["eval_loss"]
     out = trainer.train()
     assert math.isfinite(out.training_loss) and 0 < before < 20
+
+
+def test_progress_lines_give_step_of_total_and_time_left():
+    now = [100.0]
+    progress = ProgressLineCallback("verse", clock=lambda: now[0])
+    assert progress.line(0, 0, {"eval_loss": 4.5}) == "verse: step 0: val loss 4.5000"
+    progress.on_train_begin(None, TrainerState(global_step=0), None)
+    now[0] = 130.0
+    assert progress.line(10, 40, {"loss": 3.25, "grad_norm": 0.5}) == (
+        "verse: step 10/40 (25%): loss 3.2500, grad norm 0.500; 30 s elapsed, ~1 m 30 s left")
+    now[0] = 4000.0
+    assert progress.line(40, 40, {"train_runtime": 3900.0}) == "verse: step 40/40 (100%): done; 1 h 05 m elapsed"
+
+
+def test_a_run_outside_a_terminal_prints_one_progress_line_per_log(gemma_base, tmp_path, capsys):
+    trainer, _ = make_trainer(gemma_base, tmp_path / "ckpt", quant=False, max_steps=4, logging_steps=2,
+                              eval_steps=4)
+    assert not any(isinstance(c, PrinterCallback) for c in trainer.callback_handler.callbacks)
+    trainer.train()
+    out = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("train: step")]
+    assert [ln.split(" (")[0] for ln in out] == ["train: step 1/4", "train: step 2/4", "train: step 4/4",
+                                                 "train: step 4/4", "train: step 4/4"]
+    assert all(" left" in ln for ln in out[:2]) and "val loss" in out[3] and "done" in out[4]

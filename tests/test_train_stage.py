@@ -96,3 +96,21 @@ def test_two_processes_train_with_ddp_on_cpu(gemma_base, tmp_path):
     metrics = json.loads((tmp_path / "train.json").read_text())
     assert metrics["processes"] == 2
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_long_train_poems_train_in_pieces_and_are_counted(gemma_base, tmp_path):
+    # Every toy poem (107-135 tokens with its prompt) is longer than max_length=100
+    write_jsonl(tmp_path / "data" / "train.jsonl", toy_records(6) * 2)
+    write_jsonl(tmp_path / "data" / "val.jsonl", [{**r, "completion": r["completion"].split("\n\n")[0]}
+                                                  for r in toy_records(2, start=4)])
+    done = subprocess.run(stage(tmp_path, gemma_base[0], max_steps=2, max_length=100), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "train.json").read_text())
+    assert {k: metrics[k] for k in ("train_poems", "train_pieces", "train_poems_split",
+                                    "train_poems_left_out_line_too_long", "val_poems",
+                                    "val_poems_left_out_too_long")} == {
+        "train_poems": 12, "train_pieces": 26, "train_poems_split": 12,
+        "train_poems_left_out_line_too_long": 0, "val_poems": 2, "val_poems_left_out_too_long": 0}
+    assert "example toy-0#2/2" in done.stdout and "(продолжение)\n\n]]" in done.stdout

@@ -2,12 +2,17 @@ import pytest
 from fixtures.tiny_models import char_tokenizer, gemma_preset, qwen_preset, toy_records
 
 from qwen_qlora.model.prompts import (
+    CONTINUATION,
     IGNORE,
+    LineTooLong,
+    continuation_prompt,
     encode_example,
+    encode_pieces,
     encode_records,
     fewshot_shots,
     format_prompt,
     line_prefixes,
+    poem_pieces,
     probe_prefix,
     prompt_ids,
     show_mask,
@@ -88,3 +93,69 @@ def test_line_prefixes_are_the_training_tokens_before_each_verse_line():
     for k, (n, _) in enumerate(targets[1:], start=1):
         before = tok.decode(body[:n])
         assert lines(before) == lines(rec["completion"])[:k] and not before.endswith("\n")
+
+
+# Three stanzas of two lines (toy verse written for the tests)
+LONG = "Снег идёт.\nТихо, тихо.\n\nНочь светла.\nСпит река.\n\nУтро, свет.\nВсё пришло."
+
+
+def learned(ex):
+    return [t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE]
+
+
+def test_a_poem_that_fits_stays_whole_and_ends_with_eos():
+    tok, preset = char_tokenizer(), gemma_preset()
+    [piece] = poem_pieces(preset, tok, "Тема", LONG, max_len=200)
+    whole = encode_example(preset, tok, "Тема", LONG)
+    assert (piece["input_ids"], piece["labels"]) == (whole["input_ids"], whole["labels"])
+    assert piece["final"] and piece["text"] == LONG and learned(piece)[-1] == tok.eos_token_id
+
+
+def test_a_long_poem_becomes_pieces_at_stanza_breaks_only_the_last_learns_to_stop():
+    tok, preset = char_tokenizer(), gemma_preset()
+    # One token per character: whole 7 prompt + 68 poem + EOS; two stanzas with the prompt 53;
+    # the last stanza with the continuation prompt (21) and EOS 44
+    pieces = poem_pieces(preset, tok, "Тема", LONG, max_len=56)
+    assert [p["text"] for p in pieces] == ["Снег идёт.\nТихо, тихо.\n\nНочь светла.\nСпит река.",
+                                           "Утро, свет.\nВсё пришло."]
+    assert all(len(p["input_ids"]) <= 56 for p in pieces)
+    assert [p["final"] for p in pieces] == [False, True]
+    assert [learned(p)[-1] == tok.eos_token_id for p in pieces] == [False, True]
+    assert tok.eos_token_id not in learned(pieces[0])
+    assert show_mask(tok, pieces[0]).startswith("[[<bos>Тема\n\n]]Снег")
+    assert show_mask(tok, pieces[1]) == f"[[<bos>{continuation_prompt('Тема')}\n\n]]Утро, свет.\nВсё пришло.<eos>"
+    assert continuation_prompt("Тема") == "Тема" + CONTINUATION
+
+
+def test_a_stanza_too_long_for_a_piece_is_cut_between_lines():
+    tok, preset = char_tokenizer(), gemma_preset()
+    poem = "Раз, два, три.\nЧетыре, пять.\nШесть и семь.\nВосемь, девять.\n\nДесять."
+    pieces = poem_pieces(preset, tok, "Тема", poem, max_len=50)
+    texts = [p["text"] for p in pieces]
+    # The first stanza (58 characters) fits no piece: cut after its third line, and its last
+    # line shares a piece with the stanza after it
+    assert texts == ["Раз, два, три.\nЧетыре, пять.\nШесть и семь.", "Восемь, девять.\n\nДесять."]
+    assert all(len(p["input_ids"]) <= 50 for p in pieces) and [p["final"] for p in pieces] == [False, True]
+    # Every line of the poem is in exactly one piece, whole and in order
+    assert [ln for t in texts for ln in t.split("\n") if ln] == [ln for ln in poem.split("\n") if ln]
+
+
+def test_chat_pieces_learn_the_end_of_turn_only_at_the_end():
+    tok, preset = char_tokenizer(chat=True), qwen_preset()
+    pieces = poem_pieces(preset, tok, "Тема", LONG, max_len=60)
+    assert len(pieces) > 1 and all(len(p["input_ids"]) <= 60 for p in pieces)
+    assert [tok.eos_token_id in learned(p) for p in pieces] == [False] * (len(pieces) - 1) + [True]
+    assert "Тема (продолжение)" in tok.decode(pieces[1]["input_ids"])
+
+
+def test_a_line_longer_than_any_piece_leaves_its_poem_out_counted():
+    tok, preset = char_tokenizer(), gemma_preset()
+    records = [{"id": "short", "prompt": "Тема", "completion": "Стих."},
+               {"id": "long", "prompt": "Тема", "completion": LONG},
+               {"id": "wide", "prompt": "Тема", "completion": "Короткая.\n" + "Очень длинная строка " * 3}]
+    with pytest.raises(LineTooLong, match="line 2"):
+        poem_pieces(preset, tok, "Тема", records[2]["completion"], max_len=56)
+    examples, counts, left_out = encode_pieces(preset, tok, records, max_len=56)
+    assert [e["id"] for e in examples] == ["short", "long#1/2", "long#2/2"]
+    assert counts == {"poems": 3, "pieces": 3, "poems_split": 1, "poems_left_out_line_too_long": 1}
+    assert left_out == ["wide"]

@@ -24,7 +24,9 @@ class HealthError(RuntimeError):
 
 
 def check_examples(examples: list[dict[str, Any]], eos_id: int) -> None:
-    """Every example has learned tokens, and its learned part ends with EOS."""
+    """Every example has learned tokens, and its learned part ends with EOS, except a piece
+    of a long poem that the poem goes on after (`final: false`, `model.prompts.poem_pieces`),
+    which must not learn EOS at all."""
     if not examples:
         raise HealthError("no training examples left after encoding; check train.max_length "
                           "and data/processed/train.jsonl")
@@ -35,7 +37,13 @@ def check_examples(examples: list[dict[str, Any]], eos_id: int) -> None:
                 f"example {ex.get('id', '?')}: all {len(ex['labels'])} labels are masked, nothing "
                 "would be learned; the prompt mask swallowed the completion (check the preset's "
                 "prompt_format and chat template)")
-        if learned[-1] != eos_id:
+        if not ex.get("final", True):
+            if eos_id in learned:
+                raise HealthError(
+                    f"example {ex.get('id', '?')}: a piece of a poem that goes on after it learns EOS "
+                    f"({eos_id}); the model would learn to stop mid-poem (only a poem's last piece "
+                    "ends with EOS: model.prompts.poem_pieces)")
+        elif learned[-1] != eos_id:
             raise HealthError(
                 f"example {ex.get('id', '?')}: the learned part ends with token {learned[-1]}, not "
                 f"EOS ({eos_id}); the model would never learn to stop (check the preset's eos_token)")

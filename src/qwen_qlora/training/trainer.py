@@ -194,6 +194,50 @@ class LiveCallback(TrainerCallback):
         self.live.make_summary()
 
 
+
+def duration(seconds: float) -> str:
+    """`42 s`, `3 m 05 s`, `1 h 02 m`."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} m {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60:02d} m"
+
+
+class ProgressLineCallback(TrainerCallback):
+    """One plain line per log (every `logging_steps` optimizer steps) and per evaluation:
+    the step of the total, the loss, the time so far and an estimate of the time left (time
+    per step of this run so far, evaluations included, times the steps left). For logs that
+    are not a terminal (DVC, CI, a file), where a progress bar is quiet or garbled; the
+    DVCLive series keep every logged figure."""
+
+    def __init__(self, label: str = "train", clock: Any = time.monotonic, out: Any = None):
+        self.label, self.clock, self.out = label, clock, out
+        self.started: float | None = None
+        self.first_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started, self.first_step = self.clock(), state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            print(self.line(state.global_step, state.max_steps, logs), file=self.out or sys.stdout, flush=True)
+
+    def line(self, step: int, total: int, logs: dict[str, float]) -> str:
+        if "eval_loss" in logs:
+            what = f"val loss {logs['eval_loss']:.4f}"
+        elif "loss" in logs:
+            what = f"loss {logs['loss']:.4f}, grad norm {logs.get('grad_norm', float('nan')):.3f}"
+        else:
+            what = "done"
+        if self.started is None:  # an evaluation before training starts
+            return f"{self.label}: step {step}: {what}"
+        elapsed, done = self.clock() - self.started, step - self.first_step
+        left = f", ~{duration(elapsed / done * (total - step))} left" if 0 < done and step < total else ""
+        return (f"{self.label}: step {step}/{total} ({step / max(total, 1):.0%}): {what}; "
+                f"{duration(elapsed)} elapsed{left}")
+
 def checkpoint_step(checkpoint: str | None) -> int:
     """The optimizer step of a `checkpoint-N` folder; -1 for none."""
     return int(Path(checkpoint).name.rsplit("-", 1)[1]) if checkpoint else -1
@@ -226,23 +270,23 @@ def output_head(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
 
 def build_trainer(model: Any, tokenizer: Any, train_examples: list[dict[str, Any]],
                   val_examples: list[dict[str, Any]], args: SFTConfig, train: TrainParams,
-                  live: Any = None, resumed_step: int = -1) -> CheckedSFTTrainer:
-    """The trainer with health, early-stopping, progress and (optionally) DVCLive callbacks,
+                  live: Any = None, resumed_step: int = -1, label: str = "train") -> CheckedSFTTrainer:
+    """The trainer with health, early-stopping, progress (a rich panel in a terminal, else
+    `ProgressLineCallback` lines starting with `label`) and (optionally) DVCLive callbacks,
     and the output head chosen by `train.supervised_head` and `train.vocab`."""
     callbacks: list[TrainerCallback] = [HealthCallback(lora_b_weights, train.lora_move_steps)]
     if train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
     if live is not None:
         callbacks.append(LiveCallback(live, resumed_step))
-    if sys.stderr.isatty():
-        callbacks.append(RichProgressCallback())
+    callbacks.append(RichProgressCallback() if sys.stderr.isatty() else ProgressLineCallback(label))
     trainer = CheckedSFTTrainer(model=model, args=args, train_dataset=to_dataset(train_examples),
                                 eval_dataset=to_dataset(val_examples, by_length=True), processing_class=tokenizer,
                                 callbacks=callbacks)
     trainer.head, trainer.trim_vocab = output_head(model, tokenizer, train_examples, train)
-    if sys.stderr.isatty():  # a rich panel in a terminal; plain log lines in files and CI
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
+    # A rich panel in a terminal; in files and CI one plain line per log instead of raw dicts
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
     return trainer
 
 
