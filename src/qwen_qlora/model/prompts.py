@@ -102,7 +102,6 @@ def encode_records(preset: PresetParams, tokenizer: Any, records: list[dict[str,
     return kept, too_long
 
 
-
 class LineTooLong(ValueError):
     """A verse line that does not fit the length limit with its prompt: no piece can hold it."""
 
@@ -191,6 +190,7 @@ def encode_pieces(preset: PresetParams, tokenizer: Any, records: list[dict[str, 
     counts = {"poems": len(records), "pieces": len(examples), "poems_split": split,
               "poems_left_out_line_too_long": len(left_out)}
     return examples, counts, left_out
+
 
 def fewshot_shots(records: Sequence[dict[str, Any]], n: int, max_lines: int = 12) -> list[Shot]:
     """`n` worked examples for few-shot prompts: the first `n` records (in id order) of at
