@@ -36,18 +36,28 @@ from qwen_qlora.evaluation.scoring import (
     stop_term,
 )
 from qwen_qlora.generation.decode import Sampling
-from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics
+from qwen_qlora.io import read_jsonl, write_figures, write_jsonl
 from qwen_qlora.model.adapted import models_for_rows
 from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import encode_example, fewshot_shots
 from qwen_qlora.rows import ROWS
 
+# What metrics/eval.json keeps for `dvc metrics diff` / `dvc exp show` (io.key_figures patterns;
+# "+ci": with its interval); every figure goes to the --detail file the report reads.
+KEY_FIGURES = (
+    "headline.poem_test_perplexity_ratio+ci", "headline.poem_poems_better", "headline.test_perplexity_ratio",
+    "vs_fewshot.poem_test_perplexity_ratio+ci", "vs_fewshot.poem_poems_better", "vs_fewshot.test_perplexity_ratio",
+    "*.poem_test_perplexity", "adapted.test_perplexity", "membership.auc+ci", "adapted.probe_train_rate",
+    "adapted.probe_test_rate", "runtime_s",
+)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("data_dir", "base_dir", "adapter_dir", "metrics", "per_poem"):
         ap.add_argument(name, type=Path)
+    ap.add_argument("--detail", type=Path, required=True,
+                    help="every figure, for the report (METRICS keeps the key figures)")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     params = load_params(args.params)
@@ -119,7 +129,7 @@ def main() -> None:
             row[f"{name}_token_accuracy"] = s[i]["correct"] / s[i]["tokens"]
         rows_out.append(row)
     write_jsonl(args.per_poem, rows_out)
-    write_metrics(args.metrics, result)
+    write_figures(args.metrics, args.detail, result, KEY_FIGURES)
     h = result["headline"]
     for part, what in (("poem_", "poem tokens"), ("", "with the stop token")):
         print(f"evaluate: test perplexity on {what}: base {result['base'][part + 'test_perplexity']:.2f} -> adapted "

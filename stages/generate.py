@@ -45,7 +45,7 @@ from transformers import set_seed
 from qwen_qlora.config import load_params
 from qwen_qlora.generation.decode import sample
 from qwen_qlora.generation.selection import SELECTION_SCORE, candidate_score, selected_sample, selector_training_texts
-from qwen_qlora.io import read_jsonl, write_jsonl, write_metrics, write_text
+from qwen_qlora.io import read_jsonl, write_figures, write_jsonl, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
 from qwen_qlora.metrics.form import form_summary
 from qwen_qlora.metrics.form_annotation import annotate_forms, assign_requests, common_forms, compliance, describe_form
@@ -66,12 +66,20 @@ from qwen_qlora.text import first_lines, lines
 
 COMPLIANCE = ("meter", "feet", "scheme", "stanzas", "all")
 
+# What metrics/generation.json keeps for `dvc metrics diff` / `dvc exp show` (io.key_figures
+# patterns; "+ci": with its interval); every figure goes to the --detail file the report reads.
+KEY_FIGURES = (
+    "*.copied_line_share", "*.gate_failure_share", "*.quatrain_compliance_share", "*.request_all_share",
+    "*.known_word_share", "*.sampling_s", "runtime_s",
+)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("data_dir", "raw_dir", "base_dir", "adapter_dir", "samples", "samples_md", "metrics"):
         ap.add_argument(name, type=Path)
     ap.add_argument("--index", type=Path, default=None, help="write the quoting index here (for write / serve)")
+    ap.add_argument("--detail", type=Path, required=True,
+                    help="every figure, for the report (METRICS keeps the key figures)")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     params = load_params(args.params)
@@ -208,7 +216,7 @@ def main() -> None:
         raise SystemExit(f"generate: {message}")
     if message:
         print(f"generate: WARNING {message}")
-    write_metrics(args.metrics, metrics)
+    write_figures(args.metrics, args.detail, metrics, KEY_FIGURES)
     print(f"generate: {len(samples)} poems in {generation_s:.0f} s; copied-line share base "
           f"{metrics['base'].get('copied_line_share')}, adapted {metrics['adapted'].get('copied_line_share')}")
 

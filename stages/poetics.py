@@ -32,7 +32,7 @@ from pathlib import Path
 
 from qwen_qlora.config import load_params
 from qwen_qlora.generation.selection import selection_poets, selector_training_texts
-from qwen_qlora.io import atomic_open, read_jsonl, write_metrics
+from qwen_qlora.io import atomic_open, read_jsonl, write_figures
 from qwen_qlora.metrics.form_annotation import annotate_forms
 from qwen_qlora.metrics.non_verse import CHECK_SET, check_set_figures
 from qwen_qlora.metrics.poetics import (
@@ -90,10 +90,19 @@ def given(name: str, judged: list[float | None], seed: int) -> dict:
     return {**(flat(name, mean_ci(kept, seed)) if kept else {}), f"n_{name}": len(kept)}
 
 
+# What metrics/poetics.json keeps for `dvc metrics diff` / `dvc exp show` (io.key_figures
+# patterns; "+ci": with its interval); every figure goes to the --detail file the report reads.
+KEY_FIGURES = (
+    "*.rhyme_rate", "*.regularity_mean", "*.meter_share_iamb", "*.scheme_share_ABAB", "*.p_author_mean",
+    "baselines.p_author_mean_her_out_of_fold", "attributor.roc_auc", "runtime_s",
+)
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("data_dir", "samples", "attributor_dir", "metrics"):
         ap.add_argument(name, type=Path)
+    ap.add_argument("--detail", type=Path, required=True,
+                    help="every figure, for the report (METRICS keeps the key figures)")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     params = load_params(args.params)
@@ -159,7 +168,7 @@ def main() -> None:
     args.attributor_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(args.attributor_dir / "attributor.joblib", "wb") as fh:
         save_attributor(judge, fh)
-    write_metrics(args.metrics, result)
+    write_figures(args.metrics, args.detail, result, KEY_FIGURES)
     b, nv = result["baselines"], result["non_verse"]
     print(f"poetics: judge on {len(her)} of her poems vs {len(ref_train)}, out-of-fold ROC-AUC "
           f"{result['attributor']['roc_auc']}; "

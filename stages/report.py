@@ -21,7 +21,8 @@ from qwen_qlora.config import load_params
 from qwen_qlora.io import read_jsonl, write_text
 from qwen_qlora.report.page import build_context, read_series, render_report
 
-METRIC_FILES = ("eval", "generation", "poetics", "train", "corpus", "split")
+METRIC_FILES = ("train", "corpus", "split")  # metrics/<name>.json, whole
+DETAIL_FILES = ("eval", "generation", "poetics")  # every figure, <detail_dir>/<name>_detail.json; metrics/ keeps the key ones
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -67,6 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("metrics_dir", "corpus_stats", "per_poem", "samples", "out"):
         ap.add_argument(name, type=Path)
+    ap.add_argument("--detail-dir", type=Path, required=True, help="where the stages put <name>_detail.json")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     params = load_params(args.params)
@@ -86,7 +88,8 @@ def main() -> None:
     }
 
     # inputs; each one may be missing
-    metrics = {name: read_json(args.metrics_dir / f"{name}.json") for name in METRIC_FILES}
+    metrics = {**{name: read_json(args.metrics_dir / f"{name}.json") for name in METRIC_FILES},
+               **{name: read_json(args.detail_dir / f"{name}_detail.json") for name in DETAIL_FILES}}
     corpus_stats = read_json(args.corpus_stats) or None
     per_poem = read_jsonl(args.per_poem) if args.per_poem.is_file() else []
     samples = read_jsonl(args.samples) if args.samples.is_file() else []

@@ -4,6 +4,7 @@ fails the stage."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,10 +16,22 @@ from fixtures.adapters import save_adapter
 from fixtures.judge_data import HER, OTHERS, record, verses
 from fixtures.tiny_models import toy_records
 
-from qwen_qlora.io import read_jsonl, write_jsonl
+from qwen_qlora.io import key_figures, read_jsonl, unmatched_keys, write_jsonl
 from qwen_qlora.metrics.form_annotation import request_form
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stage(name: str):
+    """A stage script as a module (its KEY_FIGURES); main() is not called."""
+    spec = importlib.util.spec_from_file_location(f"{name}_stage", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+evaluate_stage, generate_stage, poetics_stage = (_stage(n) for n in ("evaluate", "generate", "poetics"))
+
 TINY = {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
         "attn_implementation": "eager", "fp16_safe": False}
 ROWS = ["base", "base_4bit", "base_fewshot", "adapted_4bit", "adapted"]
@@ -72,6 +85,11 @@ def generation_data(workspace):
     return data
 
 
+def detail_name(outs: list[str]) -> str:
+    """The --detail file beside a stage's metrics file: eval.json -> eval_detail.json."""
+    return next(o for o in outs if o.endswith(".json")).replace(".json", "_detail.json")
+
+
 def run(tmp: Path, base: Path, script: str, outs: list[str], data: str = "data", **params) -> subprocess.CompletedProcess:
     doc = {"model": {"preset": "tiny", "presets": {"tiny": TINY}},
            "split": {"prompt_template": "Напиши стихотворение на тему: {theme}", "prompt_form": "annotated"},
@@ -83,7 +101,8 @@ def run(tmp: Path, base: Path, script: str, outs: list[str], data: str = "data",
     args = {"evaluate": [tmp / data, base, tmp / "adapter"],
             "generate": [tmp / data, tmp / "raw", base, tmp / "adapter"]}[script]
     return subprocess.run([sys.executable, str(ROOT / "stages" / f"{script}.py"), *map(str, args),
-                           *[str(tmp / o) for o in outs], "--params", str(tmp / "params.yaml")],
+                           *[str(tmp / o) for o in outs], "--detail", str(tmp / detail_name(outs)),
+                           "--params", str(tmp / "params.yaml")],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -91,7 +110,9 @@ def test_evaluate_scores_every_row_with_intervals_and_the_probe(workspace):
     tmp, base = workspace
     done = run(tmp, base, "evaluate", ["eval.json", "per_poem.jsonl"])
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((tmp / "eval.json").read_text())
+    result = json.loads((tmp / "eval_detail.json").read_text())
+    assert unmatched_keys(result, evaluate_stage.KEY_FIGURES) == []  # every key figure is a real one
+    assert json.loads((tmp / "eval.json").read_text()) == key_figures(result, evaluate_stage.KEY_FIGURES)
     for row in ROWS:
         r = result[row]
         assert r["test_poems"] == 2 and r["test_perplexity_ci_low"] <= r["test_perplexity"] <= r["test_perplexity_ci_high"]
@@ -129,7 +150,10 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     done = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "warn"},
                generate={"candidates": 3, "rows": ROWS})
     assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((tmp / "generation.json").read_text())
+    metrics = json.loads((tmp / "generation_detail.json").read_text())
+    # the toy samples (12 new tokens) have no line long enough for the quoting share
+    assert unmatched_keys(metrics, generate_stage.KEY_FIGURES) == ["*.copied_line_share"]
+    assert json.loads((tmp / "generation.json").read_text()) == key_figures(metrics, generate_stage.KEY_FIGURES)
     samples = read_jsonl(tmp / "samples.jsonl")
     selected = ["adapted_4bit_selected", "adapted_selected", "base_full_vocab"]
     assert {s["model"] for s in samples} == set(ROWS + selected) and len(samples) == 8 * 2 * 2
@@ -189,7 +213,7 @@ def test_generate_with_the_corpus_vocabulary_samples_only_train_tokens(workspace
                          "full_vocab_rows": [],
                          "candidates": 1})
     assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((tmp / "generation_vocab.json").read_text())
+    metrics = json.loads((tmp / "generation_vocab_detail.json").read_text())
     train = read_jsonl(generation_data / "train.jsonl")
     letters = set("".join(r["prompt"] + r["completion"] for r in train)) | set(" \n")
     assert metrics["vocab"] == "corpus" and 0 < metrics["vocab_tokens"] < 300
@@ -220,10 +244,13 @@ def test_poetics_profiles_stored_forms_and_judges_with_the_other_half_of_the_poe
         {**params, "poetics": {"judge_folds": 3, "calibration_folds": 3}}, allow_unicode=True))
     done = subprocess.run([sys.executable, str(ROOT / "stages" / "poetics.py"), str(data),
                            str(tmp / "samples.jsonl"), str(tmp / "attributor"), str(tmp / "poetics.json"),
+                           "--detail", str(tmp / "poetics_detail.json"),
                            "--params", str(tmp / "params_poetics.yaml")], cwd=ROOT, capture_output=True, text=True,
                           timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((tmp / "poetics.json").read_text())
+    result = json.loads((tmp / "poetics_detail.json").read_text())
+    assert unmatched_keys(result, poetics_stage.KEY_FIGURES) == ["*.p_author_mean"]  # no toy sample scans as verse
+    assert json.loads((tmp / "poetics.json").read_text()) == key_figures(result, poetics_stage.KEY_FIGURES)
     corpus = result["corpus"]
     # the corpus profile is the stored annotations' (12 train, 8 val, 8 test): no poem is scanned again
     assert (corpus["n_poems"], corpus["n_quatrains"]) == (28, 9 * 2 + 3 * 3 + 16)

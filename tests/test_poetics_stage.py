@@ -42,10 +42,10 @@ def judged(tmp_path_factory):
     (tmp / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     done = subprocess.run([sys.executable, str(ROOT / "stages" / "poetics.py"), str(tmp / "data"),
                            str(tmp / "samples.jsonl"), str(tmp / "attributor"), str(tmp / "poetics.json"),
-                           "--params", str(tmp / "params.yaml")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900, check=False)
+                           "--detail", str(tmp / "poetics_detail.json"), "--params", str(tmp / "params.yaml")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    return tmp, texts, json.loads((tmp / "poetics.json").read_text())
+    return tmp, texts, json.loads((tmp / "poetics_detail.json").read_text())
 
 
 def test_the_judge_learns_no_poem_of_the_adapter_or_the_selector(judged):

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_stage(tmp_path: Path, paths: dict[str, Path]) -> str:
     out = tmp_path / "index.html"
     cmd = [sys.executable, str(ROOT / "stages/report.py"), str(paths["metrics"]), str(paths["corpus_stats"]),
-           str(paths["per_poem"]), str(paths["samples"]), str(out), "--params", str(ROOT / "params.yaml")]
+           str(paths["per_poem"]), str(paths["samples"]), str(out), "--detail-dir", str(paths["detail"]), "--params", str(ROOT / "params.yaml")]
     subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, text=True,
                    env={"PYTHONPATH": str(ROOT / "src"), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"})
     return out.read_text(encoding="utf-8")
@@ -64,9 +64,10 @@ def test_old_and_missing_inputs_do_not_crash(tmp_path):
     paths = write_inputs(tmp_path)
     old_eval = {"base": {"val_perplexity": 75.9, "val_tokens": 2950}, "adapted": {"val_perplexity": 56.3},
                 "delta": {"val_perplexity_ratio": 0.74}, "runtime_s": 98.6}
-    (paths["metrics"] / "eval.json").write_text(json.dumps(old_eval), encoding="utf-8")
-    for name in ("poetics.json", "generation.json", "split.json"):
-        (paths["metrics"] / name).unlink()
+    (paths["detail"] / "eval_detail.json").write_text(json.dumps(old_eval), encoding="utf-8")
+    for name in ("poetics_detail.json", "generation_detail.json"):
+        (paths["detail"] / name).unlink()
+    (paths["metrics"] / "split.json").unlink()
     paths["samples"].unlink()
     paths["per_poem"].unlink()
     paths["corpus_stats"].unlink()
@@ -120,7 +121,7 @@ def test_charts_are_inert_svg():
 def test_context_without_any_input():
     html = render_report(build_context(run={"author": "x"}, metrics={}, corpus_stats=None, per_poem=[],
                                        samples=[], loss={}, exp_show=None, exp_error="`dvc exp show` failed: x"))
-    assert "`dvc exp show` failed: x" in html and "No metrics/eval.json" in html
+    assert "`dvc exp show` failed: x" in html and "No evaluation figures" in html
 
 
 def test_report_in_a_browser(report, tmp_path):

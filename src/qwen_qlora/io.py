@@ -6,6 +6,7 @@ place, so a crash halfway leaves the old file (or none), never half of a new one
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import tempfile
@@ -44,6 +45,54 @@ def write_metrics(path: str | Path, data: Any) -> None:
     file as binary when over 30% of its first 512 bytes are not ASCII text, which a few
     Russian form descriptions near the top are enough for."""
     write_json(path, data, ascii_only=True)
+
+
+def key_figures(full: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The entries of `full` whose dotted path matches one of `keys`, nested as in `full`.
+
+    A key is an fnmatch pattern over dotted paths ("headline.*", "*.rhyme_rate"); one
+    ending in "+ci" also keeps the path's `_ci_low` / `_ci_high` companions. A pattern may
+    match nothing (a row a run left out); `unmatched_keys` lists those, for tests.
+    """
+    patterns: list[tuple[str, bool]] = [(k[:-3], True) if k.endswith("+ci") else (k, False) for k in keys]
+    kept: dict[str, Any] = {}
+
+    def wanted(path: str) -> bool:
+        for pattern, with_ci in patterns:
+            names = [path]
+            if with_ci:
+                names += [path[: -len(end)] for end in ("_ci_low", "_ci_high") if path.endswith(end)]
+            if any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                return True
+        return False
+
+    def walk(node: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
+        for name, value in node.items():
+            path = f"{prefix}{name}"
+            if isinstance(value, dict):
+                inner: dict[str, Any] = {}
+                walk(value, path + ".", inner)
+                if inner:
+                    out[name] = inner
+            elif wanted(path):
+                out[name] = value
+
+    walk(full, "", kept)
+    return kept
+
+
+def unmatched_keys(full: dict[str, Any], keys: Iterable[str]) -> list[str]:
+    """The key-figure patterns that keep nothing of `full`."""
+    return [k for k in keys if not key_figures(full, [k])]
+
+
+def write_figures(metrics_path: str | Path, detail_path: str | Path, full: dict[str, Any],
+                  keys: Iterable[str]) -> None:
+    """Every figure to `detail_path` (a data output the report reads) and the key figures
+    people compare across runs (`dvc metrics diff`) to the DVC metrics file."""
+    figures = key_figures(full, keys)
+    write_json(detail_path, full)
+    write_metrics(metrics_path, figures)
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
