@@ -7,7 +7,8 @@ train/val/test poems, only to refuse any reference poem that shares text with on
 "language kept" poems, which are never learned here). Poems are worded as her prompts
 are, poets taken in the order of verse.authors; the trainer is the train stage's
 (`training.run`) with verse.num_train_epochs, max_steps, eval_steps and seed. Writes the
-best adapter by val loss (other poets' held-out poems) to VERSE_DIR and metrics/verse.json.
+best adapter by val loss (other poets' held-out poems) to VERSE_DIR, with the ids of the
+poems it learned (verse_poems.json), and metrics/verse.json.
 With verse.enabled false it writes only a note that the stage is off, and train starts
 from a fresh LoRA.
 
@@ -83,7 +84,9 @@ def main() -> None:
     # The training body shared with the train stage
     metrics = fit_adapter(model, tokenizer, splits, params, cfg, precision, device,
                           {"ckpt": args.ckpt_dir, "adapter": args.verse_dir}, __file__, name="verse")
-    if is_main():
+    if is_main():  # which poems were learned: for the memorisation checks and the quoting gate
+        write_json(args.verse_dir / "verse_poems.json", {"train": [r["id"] for r in train],
+                                                         "val": [r["id"] for r in val]})
         write_metrics(args.metrics, {
             "enabled": True, **metrics,
             "poems_by_author": {a: per_author.get(a, 0) for a in verse.authors},
