@@ -456,12 +456,12 @@ class VerseParams(Section):
 
     enabled: bool = True
     authors: list[str] = Field(default_factory=lambda: list(VERSE_AUTHORS), min_length=1)
-    max_poems: int = Field(800, ge=1)
+    max_poems: int = Field(720, ge=1)
     max_per_author: int = Field(200, ge=1)
-    val_poems: int = Field(32, ge=2)
+    val_poems: int = Field(24, ge=2)
     num_train_epochs: float = Field(1.0, gt=0)
     max_steps: int = -1
-    eval_steps: int = Field(50, ge=1)
+    eval_steps: int = Field(60, ge=1)
     seed: int = 42
 
     def trainer(self, train: TrainParams) -> TrainParams:
