@@ -45,7 +45,7 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params(args.params)
     verse, preset = params.verse, params.model.selected
-    cfg = verse.trainer(params.train)
+    cfg = params.verse.trainer(params.train)  # train's settings, less those verse replaces
     if not verse.enabled:  # DVC needs its outputs; train then starts from a fresh LoRA
         shutil.rmtree(args.verse_dir, ignore_errors=True)
         write_json(args.verse_dir / "DISABLED.json", {"enabled": False})

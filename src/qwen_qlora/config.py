@@ -464,10 +464,13 @@ class VerseParams(Section):
     eval_steps: int = Field(60, ge=1)
     seed: int = 42
 
+    # train fields this section replaces: the verse stage reads (and dvc.yaml declares) only
+    # the others, so a sweep over the poet's epochs or seed does not re-train the verse adapter
+    OWN_TRAIN_FIELDS: ClassVar[tuple[str, ...]] = ("num_train_epochs", "max_steps", "eval_steps", "seed")
+
     def trainer(self, train: TrainParams) -> TrainParams:
         """The train section's trainer settings with this stage's length, evals and seed."""
-        return train.model_copy(update={"num_train_epochs": self.num_train_epochs, "max_steps": self.max_steps,
-                                        "eval_steps": self.eval_steps, "seed": self.seed})
+        return train.model_copy(update={k: getattr(self, k) for k in self.OWN_TRAIN_FIELDS})
 
     @model_validator(mode="after")
     def _check(self) -> VerseParams:
