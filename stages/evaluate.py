@@ -8,11 +8,13 @@ intervals, "headline": adapted vs base, "vs_base": every row vs base}; every per
 twice: `poem_*` over the poems' own tokens, the headline, and plain over every completion
 token with the stop token, whose own term is `stop_nats_per_poem`; "membership": the
 train-vs-test AUC of the loss the adapter removed per poem; `probe_*` per probed row: lines
-of train and test poems recited when sampled from the lines before them) and the per-poem
+of train and test poems recited when sampled from the lines before them; "vs_verse": adapted vs
+the verse adapter alone, what her poems add to verse; "retention": language kept, base vs
+verse and adapted on other poets' poems the verse stage never learned) and the per-poem
 values (reports/eval_per_poem.jsonl) for the report.
 
 Usage: python stages/evaluate.py DATA_DIR BASE_DIR ADAPTER_DIR METRICS_JSON PER_POEM_JSONL
-       [--params params.yaml]
+       [--verse VERSE_ADAPTER_DIR] [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
+from qwen_qlora.corpus.reference import partition_reference, reference_example
 from qwen_qlora.evaluation.membership import PAIR, fixed_sample, membership_figures
 from qwen_qlora.evaluation.probe import probe_summary, recite_lines
 from qwen_qlora.evaluation.scoring import (
@@ -37,7 +40,7 @@ from qwen_qlora.evaluation.scoring import (
 )
 from qwen_qlora.generation.decode import Sampling
 from qwen_qlora.io import read_jsonl, write_figures, write_jsonl
-from qwen_qlora.model.adapted import models_for_rows
+from qwen_qlora.model.adapted import models_for_rows, row_adapter
 from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import encode_example, fewshot_shots
@@ -48,6 +51,7 @@ from qwen_qlora.rows import ROWS
 KEY_FIGURES = (
     "headline.poem_test_perplexity_ratio+ci", "headline.poem_poems_better", "headline.test_perplexity_ratio",
     "vs_fewshot.poem_test_perplexity_ratio+ci", "vs_fewshot.poem_poems_better", "vs_fewshot.test_perplexity_ratio",
+    "vs_verse.poem_test_perplexity_ratio+ci", "retention.*.poem_perplexity_vs_base+ci",
     "*.poem_test_perplexity", "adapted.test_perplexity", "membership.auc+ci", "adapted.probe_train_rate",
     "adapted.probe_test_rate", "runtime_s",
 )
@@ -56,12 +60,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("data_dir", "base_dir", "adapter_dir", "metrics", "per_poem"):
         ap.add_argument(name, type=Path)
+    ap.add_argument("--verse", type=Path, default=None, help="the verse stage's adapter (the verse row)")
     ap.add_argument("--detail", type=Path, required=True,
                     help="every figure, for the report (METRICS keeps the key figures)")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()
     params = load_params(args.params)
     ev, preset = params.evaluate, params.model.selected
+    verse_dir = args.verse if params.verse.enabled else None
+    if "verse" in ev.rows and params.verse.enabled and args.verse is None:
+        raise ValueError("evaluate.rows has verse but no --verse adapter folder was given; pass "
+                         "--verse models/verse_adapter (dvc.yaml does)")
     set_seed(ev.seed)
     started = time.perf_counter()
     test = read_jsonl(args.data_dir / "test.jsonl")
@@ -71,30 +80,40 @@ def main() -> None:
     probe_sets = {"train": fixed_sample(train, ev.probe_poems, ev.seed),
                   "test": fixed_sample(test, ev.probe_poems, ev.seed)}
     sampling = Sampling.of(params.generate.decoding())  # the probe samples as people get
+    # Language kept: other poets' poems the verse stage never learned (its own held-out draw)
+    heldout = partition_reference(read_jsonl(args.data_dir / "reference.jsonl"),
+                                  train + read_jsonl(args.data_dir / "val.jsonl") + test, params.author,
+                                  ev.retention_poems).heldout
+    others = [reference_example(r, params.split) for r in heldout]
     corpus_vocab = params.generate.vocab == "corpus"
 
     # Score every row; the base rows are the same model with the adapter switched off
-    scores, member_scores, result = {}, {}, {}
+    scores, member_scores, other_scores, result = {}, {}, {}, {}
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
-                                                  params.train.precision, ev.rows):
+                                                  params.train.precision, ev.rows, verse_dir):
         for name in rows:
-            row = ROWS[name]
-            examples = [encode_example(preset, tokenizer, r["prompt"], r["completion"],
-                                       shots if row.fewshot else ()) for r in test]
-            scores[name] = score_examples(model, examples, tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
-            result[name] = {**aggregate(scores[name], ev.seed),
-                            **{f"poem_{k}": v for k, v in aggregate(poem_tokens(scores[name]), ev.seed).items()},
-                            **stop_term(scores[name], ev.seed)}
-            if name in PAIR:  # membership: her train poems under the same two rows
-                member_scores[name] = score_examples(
-                    model, [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in members],
-                    tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
-            if name in ev.probe_rows:
-                vocab = records_vocab(preset, tokenizer, train + test) if corpus_vocab else None
-                result[name].update(probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, row.adapter))
-            print(f"evaluate: {name}: test perplexity {result[name]['poem_test_perplexity']:.2f} on poem tokens, "
-                  f"{result[name]['test_perplexity']:.2f} with the stop token "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            with row_adapter(model, name):
+                row = ROWS[name]
+                examples = [encode_example(preset, tokenizer, r["prompt"], r["completion"],
+                                           shots if row.fewshot else ()) for r in test]
+                scores[name] = score_examples(model, examples, tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
+                result[name] = {**aggregate(scores[name], ev.seed),
+                                **{f"poem_{k}": v for k, v in aggregate(poem_tokens(scores[name]), ev.seed).items()},
+                                **stop_term(scores[name], ev.seed)}
+                if name in PAIR:  # membership: her train poems under the same two rows
+                    member_scores[name] = score_examples(
+                        model, [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in members],
+                        tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
+                if name in ev.probe_rows:
+                    vocab = records_vocab(preset, tokenizer, train + test) if corpus_vocab else None
+                    result[name].update(probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, row.adapter))
+                if name in RETENTION_ROWS:  # language kept: other poets' held-out poems
+                    other_scores[name] = score_examples(
+                        model, [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in others],
+                        tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
+                print(f"evaluate: {name}: test perplexity {result[name]['poem_test_perplexity']:.2f} on poem tokens, "
+                      f"{result[name]['test_perplexity']:.2f} with the stop token "
+                      f"({time.perf_counter() - started:.0f} s)", flush=True)
 
     # Ratios against the model as shipped; the headline is the adapter on that same base, on
     # the poems' own tokens (poem_*), and with the stop token as training scores it
@@ -112,8 +131,11 @@ def main() -> None:
     result["headline"] = against_base["adapted"]
     if "base_fewshot" in scores:  # the alternative to fine-tuning: worked examples in the prompt
         result["vs_fewshot"] = compare("adapted", "base_fewshot")
+    if "verse" in scores:  # what her poems add to the verse adapter alone
+        result["vs_verse"] = compare("adapted", "verse")
     if "base_4bit" in scores:
         result["quantization"] = {k: v for k, v in against_base["base_4bit"].items() if "poems_better" not in k}
+    result["retention"] = retention(other_scores, others, ev.seed)
     result["membership"] = {**membership_figures(member_scores, {n: scores[n] for n in PAIR}, ev.seed),
                             "train_poems_available": len(train)}
     result["runtime_s"] = time.perf_counter() - started
@@ -141,7 +163,33 @@ def main() -> None:
     print(f"evaluate: membership AUC (loss the adapter removed, train vs test) {m['auc']:.3f}, 95% CI "
           f"{m['auc_ci_low']:.3f}-{m['auc_ci_high']:.3f} ({m['n_train']} train / {m['n_test']} test poems); "
           f"adapted loss alone {m['adapted_auc']:.3f}")
+    for name, r in result["retention"].items():
+        if isinstance(r, dict) and "poem_perplexity_vs_base" in r:
+            print(f"evaluate: language kept: {name} / base perplexity on {result['retention']['poems']} other "
+                  f"poets' held-out poems x{r['poem_perplexity_vs_base']:.3f}, 95% CI "
+                  f"{r['poem_perplexity_vs_base_ci_low']:.3f}-{r['poem_perplexity_vs_base_ci_high']:.3f}")
     print(f"evaluate: {result['runtime_s']:.0f} s")
+
+
+# Rows scored on other poets' poems: the model as shipped, the verse adapter, the poet's adapter.
+RETENTION_ROWS = ("base", "verse", "adapted")
+PROSE_NOTE = ("not measured: the corpus holds no Russian prose; the records the clean stage drops as "
+              "prose turned out to be verse and editors' notes from one site, so no prose source is justified")
+
+
+def retention(scores: dict[str, list[dict]], poems: list[dict], seed: int) -> dict:
+    """Language kept: each row's perplexity on other poets' held-out poems (poem tokens,
+    the stop token apart) and its ratio to the base as shipped, with paired intervals."""
+    out: dict = {"poems": len(poems), "authors": len({p["author"] for p in poems}),
+                 "text": "held-out poems of other poets, never learned by the verse stage", "prose": PROSE_NOTE}
+    for name, s in scores.items():
+        out[name] = {"poem_" + k.removeprefix("test_").removeprefix("poem_"): v
+                     for k, v in aggregate(poem_tokens(s), seed).items()}
+        if name != "base":
+            ratio = perplexity_ratio(poem_tokens(s), poem_tokens(scores["base"]), seed)
+            out[name].update({k.replace("test_perplexity_ratio", "poem_perplexity_vs_base"): v
+                              for k, v in ratio.items()})
+    return out
 
 
 def probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, adapter: bool) -> dict[str, float]:

@@ -59,6 +59,12 @@ ROOT = Path(__file__).resolve().parents[1]
     # cross-field rules
     ({"clean": {"max_lines": 3}}, "clean.max_lines: must exceed clean.min_lines (4), got 3"),
     ({"corpus": {"sources": [{"name": "b", "kind": "csv"}]}}, "corpus.sources[b].path: a csv source needs a path"),
+    # the verse stage learns other poets only; its row is scored, not sampled
+    ({"verse": {"authors": ["blok", "akhmatova"]}},
+     "verse.authors: names the target poet 'akhmatova'; the verse stage learns other poets only"),
+    ({"verse": {"authors": ["blok", "blok"]}}, "verse.authors: names ['blok'] more than once"),
+    ({"verse": {"authors": []}}, "verse.authors: must not be empty"),
+    ({"generate": {"rows": ["base", "verse", "adapted"]}}, "generate.rows: the verse row is scored by evaluate only"),
 ])
 def test_bad_params_name_key_value_and_what_is_allowed(raw, message):
     with pytest.raises(ConfigError) as err:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from qwen_qlora.config import Decoding
+from qwen_qlora.config import Decoding, TrainParams, VerseParams
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
@@ -88,6 +88,12 @@ def test_stage_declares_every_param_it_reads(name):
             fields = [f"generate.{f}" for f in Decoding.model_fields]
             missing = [f for f in fields if f not in declared and "generate" not in declared]
             assert not missing, f"{name}: reads params.{chain}, so dvc.yaml must declare {missing}"
+            continue
+        if chain == "train" and "verse.trainer" in _params_read(_script(stage)):
+            # the train fields VerseParams.trainer keeps, each declared (or the whole section)
+            fields = [f"train.{f}" for f in TrainParams.model_fields if f not in VerseParams.OWN_TRAIN_FIELDS]
+            missing = [f for f in fields if f not in declared and "train" not in declared]
+            assert not missing, f"{name}: reads params.train through verse.trainer, so dvc.yaml must declare {missing}"
             continue
         if "selected" in parts:  # a property of model: model.preset + model.presets
             parts = parts[:parts.index("selected")]

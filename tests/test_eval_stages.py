@@ -35,6 +35,10 @@ evaluate_stage, generate_stage, poetics_stage = (_stage(n) for n in ("evaluate",
 TINY = {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
         "attn_implementation": "eager", "fp16_safe": False}
 ROWS = ["base", "base_4bit", "base_fewshot", "adapted_4bit", "adapted"]
+# Other poets' verses for the "language kept" rows (made up for the tests)
+OTHER_VERSES = [("осень", "Шуршат листы под ноги,\nи воздух чист и сух.\n\nУ пыльной той дороги\nзатих пастуший рог."),
+                ("ночь", "Горит звезда над полем,\nмолчит седой туман.\n\nИ путь наш незамолен,\nи долог, и обман."),
+                ("река", "Течёт река неспешно,\nи ивы у воды.\n\nИ всё на свете грешно,\nи все мы молоды.")]
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +46,15 @@ def workspace(gemma_base, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stages")
     base, _ = gemma_base
     save_adapter(base, tmp / "adapter")
+    save_adapter(base, tmp / "verse", seed=2)  # the verse stage's adapter (the verse row)
     data = tmp / "data"
     write_jsonl(data / "train.jsonl", toy_records(4))
     write_jsonl(data / "val.jsonl", toy_records(1, start=4))
     write_jsonl(data / "test.jsonl", toy_records(2, start=4))
     write_jsonl(data / "reference.jsonl", [{"id": "blok-1", "author": "blok", "title": None,
-                                            "text": "Ночь, улица, фонарь, аптека,\nбессмысленный и тусклый свет."}])
+                                            "text": "Ночь, улица, фонарь, аптека,\nбессмысленный и тусклый свет."},
+                                           *[{"id": f"fet-{i}", "author": "fet", "title": None, "text": poem}
+                                             for i, (_, poem) in enumerate(OTHER_VERSES)]])
     write_jsonl(tmp / "raw" / "toy.jsonl", [{"source": "toy", "locator": "toy.txt#0", "text": "строка"}])
     return tmp, base
 
@@ -93,20 +100,21 @@ def detail_name(outs: list[str]) -> str:
 def run(tmp: Path, base: Path, script: str, outs: list[str], data: str = "data", **params) -> subprocess.CompletedProcess:
     doc = {"model": {"preset": "tiny", "presets": {"tiny": TINY}},
            "split": {"prompt_template": "Напиши стихотворение на тему: {theme}", "prompt_form": "annotated"},
-           "evaluate": {"batch_size": 2, "fewshot_shots": 1, "probe_max_new_tokens": 8},
+           "evaluate": {"batch_size": 2, "fewshot_shots": 1, "probe_max_new_tokens": 8, "retention_poems": 2},
            "generate": {"themes": ["зима", "море"], "samples_per_theme": 2, "max_new_tokens": 12}}
     for section, values in params.items():
         doc.setdefault(section, {}).update(values)
     (tmp / "params.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
     args = {"evaluate": [tmp / data, base, tmp / "adapter"],
             "generate": [tmp / data, tmp / "raw", base, tmp / "adapter"]}[script]
+    extra = ["--verse", str(tmp / "verse")] if script == "evaluate" else []
     return subprocess.run([sys.executable, str(ROOT / "stages" / f"{script}.py"), *map(str, args),
-                           *[str(tmp / o) for o in outs], "--detail", str(tmp / detail_name(outs)),
+                           *[str(tmp / o) for o in outs], *extra, "--detail", str(tmp / detail_name(outs)),
                            "--params", str(tmp / "params.yaml")],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
-def test_evaluate_scores_every_row_with_intervals_and_the_probe(workspace):
+def test_evaluate_scores_every_row_with_intervals_the_probe_and_the_language_kept(workspace):
     tmp, base = workspace
     done = run(tmp, base, "evaluate", ["eval.json", "per_poem.jsonl"])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -141,7 +149,35 @@ def test_evaluate_scores_every_row_with_intervals_and_the_probe(workspace):
         assert m[f"{key}_ci_low"] <= m[key] <= m[f"{key}_ci_high"]
     assert "membership AUC" in done.stdout
     per_poem = read_jsonl(tmp / "per_poem.jsonl")
-    assert len(per_poem) == 2 and all(f"{row}_perplexity" in per_poem[0] for row in ROWS)
+    assert len(per_poem) == 2 and all(f"{row}_perplexity" in per_poem[0] for row in [*ROWS, "verse"])
+
+    # The verse row (the verse stage's adapter alone) and the language kept on other poets' poems
+    verse, adapted, base_row = result["verse"], result["adapted"], result["base"]
+    assert verse["test_tokens"] == base_row["test_tokens"] and verse["test_poems"] == 2
+    # its own adapter: neither the base (adapter off) nor the poet's adapter
+    assert verse["test_perplexity"] not in (base_row["test_perplexity"], adapted["test_perplexity"])
+    v = result["vs_verse"]
+    assert (v["numerator"], v["denominator"]) == ("adapted", "verse")
+    assert v["test_perplexity_ratio"] == pytest.approx(adapted["test_perplexity"] / verse["test_perplexity"], rel=1e-6)
+    ret = result["retention"]
+    assert ret["poems"] == 2 and "prose" in ret  # the held-out draw, and why no prose is scored
+    assert set(ret) >= {"base", "verse", "adapted"}
+    for row in ("verse", "adapted"):
+        r = ret[row]
+        assert r["poem_perplexity_vs_base_ci_low"] <= r["poem_perplexity_vs_base"] <= r["poem_perplexity_vs_base_ci_high"]
+        assert r["poem_perplexity_vs_base"] == pytest.approx(r["poem_perplexity"] / ret["base"]["poem_perplexity"],
+                                                             rel=1e-6)
+    assert "language kept: verse / base" in done.stdout
+
+
+def test_evaluate_without_the_verse_stage_has_no_verse_row(workspace):
+    tmp, base = workspace
+    done = run(tmp, base, "evaluate", ["eval_noverse.json", "per_poem_noverse.jsonl"], verse={"enabled": False},
+               evaluate={"rows": ["base", "adapted"], "probe_rows": ["adapted"], "retention_poems": 2})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp / "eval_noverse_detail.json").read_text())
+    assert "verse" not in result and "vs_verse" not in result
+    assert set(result["retention"]) >= {"base", "adapted"} and "verse" not in result["retention"]
 
 
 def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(workspace, generation_data):

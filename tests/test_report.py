@@ -53,6 +53,7 @@ def test_page_has_every_section(report):
     assert "0.740" in html and "[0.700, 0.780]" in html  # headline ratio with its interval
     assert "adapted / base_fewshot test perplexity: <b>0.779</b>" in html and "[0.750, 0.810]" in html
     assert "adapted is better on 2 of 3 poems" in html
+    assert "Language kept" in html and "0.925" in html and "[0.900, 0.950]" in html
     for theme in ("зима", "море", "&lt;b&gt;сад&lt;/b&gt;"):
         assert theme in html
     assert 'title="copied from toy_md &lt;akhmatova&gt; (toy-2), similarity 1.00"' in html
@@ -96,6 +97,25 @@ def test_eval_table_leads_with_poem_tokens_and_keeps_the_stop_token_apart():
     assert table["headline"]["value"] == "0.930" and "20 of 33" in table["headline"]["better"]
     assert table["headline_stop"]["text"] == "adapted / base test perplexity with the stop token"
     assert "25 of 33" in table["headline_stop"]["better"]
+
+
+def test_eval_table_shows_the_verse_row_and_the_language_kept():
+    ratio = {"poem_test_perplexity_ratio": 1.01, "poem_test_perplexity_ratio_ci_low": 0.99,
+             "poem_test_perplexity_ratio_ci_high": 1.03, "poem_poems_better": 14, "test_poems": 33,
+             "numerator": "adapted", "denominator": "verse"}
+    retention = {"poems": 32, "authors": 12, "text": "held-out poems of other poets", "prose": "not measured: no prose",
+                 "base": {"poem_perplexity": 40.0},
+                 "verse": {"poem_perplexity": 36.0, "poem_perplexity_vs_base": 0.9,
+                           "poem_perplexity_vs_base_ci_low": 0.87, "poem_perplexity_vs_base_ci_high": 0.93},
+                 "adapted": {"poem_perplexity": 37.0, "poem_perplexity_vs_base": 0.925,
+                             "poem_perplexity_vs_base_ci_low": 0.9, "poem_perplexity_vs_base_ci_high": 0.95}}
+    table = eval_table({"base": {"poem_test_perplexity": 58.5}, "verse": {"poem_test_perplexity": 53.4},
+                        "adapted": {"poem_test_perplexity": 53.8}, "vs_verse": ratio, "retention": retention})
+    assert [r["name"] for r in table["rows"]] == ["base", "verse", "adapted"]  # retention is not a model row
+    assert table["verse"]["text"].startswith("adapted / verse") and "14 of 33" in table["verse"]["better"]
+    lines = table["retention"]["lines"]
+    assert [line["value"] for line in lines] == ["0.900", "0.925"] and lines[0]["interval"] == "[0.870, 0.930]"
+    assert table["retention"]["prose"].startswith("not measured")
 
 
 def test_copied_lines_are_matched_by_line():

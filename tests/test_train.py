@@ -48,7 +48,7 @@ from qwen_qlora.training.trainer import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, **train_kw):
+def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, init_from=None, **train_kw):
     path, preset = base
     kw = dict(max_steps=2, eval_steps=2, logging_steps=1, per_device_train_batch_size=2,
               per_device_eval_batch_size=2, early_stopping_patience=0, vocab="full", lora_move_steps=2,
@@ -59,7 +59,7 @@ def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, **tr
     examples, _ = encode_records(preset, tok, train_records or toy_records(6), train.max_length)
     val, _ = encode_records(preset, tok, toy_records(2, start=4), train.max_length)
     model = attach_lora(model, lora_config(lora or LoraParams(r=4, alpha=8), preset), train.activation_checkpointing,
-                        train.upcast_frozen)
+                        train.upcast_frozen, init_from)
     args = sft_config(train, ckpt_dir, precision)
     return build_trainer(model, tok, examples, val, args, train), tok
 
@@ -92,6 +92,25 @@ def test_two_qlora_steps_train_the_adapter_and_it_reloads(gemma_base, tmp_path):
     # bf16 runs (CPUs with AVX512-BF16) round differently in the reloaded model's norms
     atol = 2e-2 if torch.bfloat16 in (got.dtype, want.dtype) else 1e-5
     torch.testing.assert_close(got.float(), want.float(), atol=atol, rtol=0)
+
+
+def test_training_continues_a_saved_adapter_from_its_weights(gemma_base, tmp_path):
+    # The verse stage's adapter, then the poet's training starting from exactly its weights
+    verse, _ = make_trainer(gemma_base, tmp_path / "verse_ckpt")
+    verse.train()
+    verse.save_model(str(tmp_path / "verse"))
+    saved = load_file(tmp_path / "verse" / "adapter_model.safetensors")
+    trainer, _ = make_trainer(gemma_base, tmp_path / "ckpt", init_from=tmp_path / "verse")
+    start = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" in n}
+    assert len(start) == len(saved) > 0 and all(p.requires_grad for n, p in trainer.model.named_parameters()
+                                                if "lora_" in n)
+    for key, weight in saved.items():
+        assert torch.equal(start[key.replace(".weight", ".default.weight")].to(weight.dtype), weight)
+    assert any(bool(w.abs().sum()) for k, w in saved.items() if "lora_B" in k)  # not a fresh B = 0
+    trainer.train()
+    assert all(not torch.equal(start[n], p) for n, p in trainer.model.named_parameters() if "lora_B" in n)
+    with pytest.raises(ValueError, match="differs from the lora section"):
+        make_trainer(gemma_base, tmp_path / "ckpt2", lora=LoraParams(r=8, alpha=16), init_from=tmp_path / "verse")
 
 
 def test_qlora_trains_after_an_evaluation(gemma_base, tmp_path):

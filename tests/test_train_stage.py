@@ -21,7 +21,7 @@ TINY = {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
 
 
 def stage(tmp: Path, base: Path, **train) -> list[str]:
-    params = {"model": {"preset": "tiny", "presets": {"tiny": TINY}},
+    params = {"model": {"preset": "tiny", "presets": {"tiny": TINY}}, "verse": {"enabled": False},
               "train": {"eval_steps": 2, "logging_steps": 1, "per_device_train_batch_size": 2,
                         "early_stopping_patience": 0, **train}}
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))

@@ -442,6 +442,44 @@ class TrainParams(Section):
         return self
 
 
+# Poets nearest Akhmatova's period and form first (Acmeists, her teacher Annensky, the Silver
+# Age), then the 19th-century lyric she grew from; the reference poets' canonical keys.
+VERSE_AUTHORS = ["mandelstam", "gumilev", "annensky", "khodasevich", "blok", "tsvetaeva",
+                 "pasternak", "bryusov", "solovyov", "esenin", "tyutchev", "fet", "baratynsky",
+                 "pushkin", "lermontov", "batyushkov"]
+
+
+class VerseParams(Section):
+    """The verse stage: the same LoRA (lora section) trained first on Russian verse by other
+    poets (the reference poems), which the train stage then continues on the target poet.
+    Trainer settings not named here are the train section's."""
+
+    enabled: bool = True
+    authors: list[str] = Field(default_factory=lambda: list(VERSE_AUTHORS), min_length=1)
+    max_poems: int = Field(720, ge=1)
+    max_per_author: int = Field(200, ge=1)
+    val_poems: int = Field(24, ge=2)
+    num_train_epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    eval_steps: int = Field(60, ge=1)
+    seed: int = 42
+
+    # train fields this section replaces: the verse stage reads (and dvc.yaml declares) only
+    # the others, so a sweep over the poet's epochs or seed does not re-train the verse adapter
+    OWN_TRAIN_FIELDS: ClassVar[tuple[str, ...]] = ("num_train_epochs", "max_steps", "eval_steps", "seed")
+
+    def trainer(self, train: TrainParams) -> TrainParams:
+        """The train section's trainer settings with this stage's length, evals and seed."""
+        return train.model_copy(update={k: getattr(self, k) for k in self.OWN_TRAIN_FIELDS})
+
+    @model_validator(mode="after")
+    def _check(self) -> VerseParams:
+        doubled = sorted({a for a in self.authors if self.authors.count(a) > 1})
+        check(not doubled, "verse.authors", f"names {doubled} more than once")
+        return self
+
+
+
 # ---------------------------------------------------------------- evaluate, generate, poetics
 
 REFERENCE_THEMES = ["любовь", "память", "природа", "грусть", "радость",
@@ -478,6 +516,7 @@ class EvaluateParams(Section):
     probe_similarity: float = Field(0.8, ge=0.5, le=1)
     probe_max_new_tokens: int = Field(24, ge=8)
     probe_batch_lines: int = Field(48, ge=1)
+    retention_poems: int = Field(32, ge=2)
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateParams:
@@ -525,6 +564,8 @@ class GenerateParams(Section):
     @model_validator(mode="after")
     def _check(self) -> GenerateParams:
         check_rows(self.rows, "generate.rows")
+        check("verse" not in self.rows, "generate.rows", "the verse row is scored by evaluate "
+              "only; remove verse from generate.rows")
         check(set(self.full_vocab_rows) <= set(self.rows), "generate.full_vocab_rows",
               f"must be a subset of generate.rows, got {self.full_vocab_rows}")
         self.decoding()  # the decoding fields' ranges, named generate.<key>
@@ -573,9 +614,17 @@ class Params(Section):
     quant: QuantParams = Field(default_factory=QuantParams)
     lora: LoraParams = Field(default_factory=LoraParams)
     train: TrainParams = Field(default_factory=TrainParams)
+    verse: VerseParams = Field(default_factory=VerseParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     generate: GenerateParams = Field(default_factory=GenerateParams)
     poetics: PoeticsParams = Field(default_factory=PoeticsParams)
+
+
+    @model_validator(mode="after")
+    def _check(self) -> Params:
+        check(self.author not in self.verse.authors, "verse.authors",
+              f"names the target poet {self.author!r}; the verse stage learns other poets only")
+        return self
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

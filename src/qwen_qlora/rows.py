@@ -8,13 +8,16 @@ A user's real question is "is this better than what I had?", so the rows are:
 | `base`         | as shipped (16/32-bit)          | off     | the task prompt         |
 | `base_4bit`    | re-quantized to 4-bit (NF4)     | off     | the task prompt         |
 | `base_fewshot` | as shipped                      | off     | 3 train poems, then it  |
+| `verse`        | as shipped                      | verse   | the task prompt         |
 | `adapted_4bit` | 4-bit (the training base)       | on      | the task prompt         |
 | `adapted`      | as shipped                      | on      | the task prompt         |
 
 `adapted` is what `merge` exports and `write` uses; the headline compares it with
 `base`. QLoRA trains on the 4-bit base, so `base_4bit` and `adapted_4bit` show what
 quantization costs and what the adapter recovers of it. Without `quant.load_in_4bit`
-the 4-bit rows do not exist.
+the 4-bit rows do not exist. `verse` is the verse stage's adapter alone (Russian verse by
+other poets, never hers), so the reader sees what comes from verse and what from the
+poet; without `verse.enabled` it does not exist.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class Row:
     fewshot: bool
     description: str
     label: str  # how the report names the row for people
+    adapter_name: str = "default"  # which adapter an adapter row runs (peft's name)
 
 
 ROWS: dict[str, Row] = {
@@ -38,6 +42,8 @@ ROWS: dict[str, Row] = {
                      "base, NF4 (the training base)"),
     "base_fewshot": Row(False, False, True, "base as shipped, train poems as worked examples in the prompt",
                         "base, few-shot (3 train poems in the prompt)"),
+    "verse": Row(False, True, False, "verse adapter alone (other poets' verse) on the base as shipped",
+                 "verse, the verse-stage adapter alone (other poets, never hers)", adapter_name="verse"),
     "adapted_4bit": Row(True, True, False, "adapter on the 4-bit base (as trained)",
                         "adapted, adapter on the NF4 base"),
     "adapted": Row(False, True, False, "adapter on the base as shipped (what merge exports)",

@@ -8,10 +8,12 @@ the embeddings and norms, cast to fp32; input grads for checkpointing), or, with
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
-from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 
 from qwen_qlora.config import LoraParams, PresetParams
 
@@ -61,9 +63,12 @@ def keep_4bit_differentiable(model: Any) -> int:
 
 
 def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = False,
-                upcast: bool = True) -> Any:
+                upcast: bool = True, init_from: str | Path | None = None) -> Any:
     """Wrap `model` in a PeftModel; a quantized base is prepared for k-bit training first
     (`upcast`: its frozen non-4-bit weights in fp32, as peft does; else in their load dtype).
+    `init_from`: a saved adapter (the verse stage's) whose weights are loaded trainable, so
+    training continues them instead of starting B at zero; its rank, scale and targets
+    must be `config`'s.
 
     With gradient checkpointing the inputs must require grads, or the checkpointed blocks
     pass no gradient back to the LoRA weights (they would silently stay at zero).
@@ -79,6 +84,9 @@ def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = F
     if gradient_checkpointing and not (kbit and upcast):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
+    if init_from is not None:
+        check_same_lora(init_from, config)
+        return PeftModel.from_pretrained(model, str(init_from), is_trainable=True)
     try:
         return get_peft_model(model, config)
     except ValueError as err:
@@ -88,6 +96,21 @@ def attach_lora(model: Any, config: LoraConfig, gradient_checkpointing: bool = F
         raise LoraTargetError(f"LoRA attached to no module: pattern {config.target_modules!r} matched "
                               f"nothing in {type(model).__name__} (linear layers look like {linear}); "
                               "fix lora.target_modules or the preset's lora_scope") from err
+
+
+def check_same_lora(adapter_dir: str | Path, config: LoraConfig) -> None:
+    """The saved adapter has the rank, alpha and target pattern of `config`, so continuing
+    it trains the LoRA the params describe (a stale adapter would silently differ)."""
+    path = Path(adapter_dir) / "adapter_config.json"
+    if not path.is_file():
+        raise ValueError(f"{adapter_dir}: no adapter_config.json to continue from; run "
+                         "`dvc repro verse` first (or set verse.enabled: false)")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    want = {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": config.target_modules}
+    differ = {k: (saved.get(k), v) for k, v in want.items() if saved.get(k) != v}
+    if differ:
+        raise ValueError(f"{adapter_dir}: the adapter to continue differs from the lora section "
+                         f"(saved, wanted): {differ}; re-run `dvc repro verse` with the same lora params")
 
 
 def lora_modules(model: Any) -> list[str]:

@@ -25,7 +25,7 @@ from qwen_qlora.rows import ROWS, SELECTED_LABELS
 # Model rows in the order people read them, with what each one is.
 LABELS = ({name: row.label for name, row in ROWS.items()} | SELECTED_LABELS
           | {"poet_val": "her val poems (reference figures)", "poet_test": "her test poems (reference figures)"})
-NOT_ROWS = {"headline", "vs_fewshot", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
+NOT_ROWS = {"headline", "vs_fewshot", "vs_verse", "retention", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
             "selection", "non_verse"}
 # Per-sample keys that are shown in their own place, not as flags.
 SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_lines",
@@ -99,10 +99,24 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
     headline = ev.get("headline") or ev.get("delta") or {}
     heads = [ratio_line(h, split, part) for h in (headline, ev.get("vs_fewshot") or {}) for part in ("poem_", "")]
     quant = {k: fmt(v) for k, v in (ev.get("quantization") or {}).items() if not isinstance(v, (dict, list))}
-    return {"split": split, "columns": [label for _, label in keys], "rows": rows, "headline": heads[0] or heads[1],
+    verse = ratio_line(ev.get("vs_verse") or {}, split, "poem_")
+    return {"verse": verse, "retention": retention_lines(ev.get("retention") or {}),
+            "split": split, "columns": [label for _, label in keys], "rows": rows, "headline": heads[0] or heads[1],
             "headline_stop": heads[1] if heads[0] else None, "fewshot": heads[2] or heads[3],
             "fewshot_stop": heads[3] if heads[2] else None, "quantization": quant,
             "intervals": any(c["interval"] for r in rows for c in r["cells"])}
+
+
+def retention_lines(ret: dict[str, Any]) -> dict[str, Any] | None:
+    """Language kept: each row's perplexity on other poets' held-out poems against the base
+    as shipped, with its interval, and what was (and was not) measured."""
+    if not ret:
+        return None
+    lines = [{"text": f"{LABELS.get(n, n)} / base", **with_interval(ret[n], "poem_perplexity_vs_base"),
+              "perplexity": with_interval(ret[n], "poem_perplexity"), "base": with_interval(ret["base"], "poem_perplexity")}
+             for n in model_rows(ret) if "poem_perplexity_vs_base" in ret[n]]
+    return {"lines": lines, "poems": ret.get("poems"), "authors": ret.get("authors"),
+            "text": ret.get("text", ""), "prose": ret.get("prose", "")}
 
 
 def ratio_line(ratio: dict[str, Any], split: str, part: str = "") -> dict[str, Any] | None:
