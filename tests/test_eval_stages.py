@@ -187,8 +187,8 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
                generate={"candidates": 3, "rows": ROWS})
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp / "generation_detail.json").read_text())
-    # the toy samples (12 new tokens) have no line long enough for the quoting share
-    assert unmatched_keys(metrics, generate_stage.KEY_FIGURES) == ["*.copied_line_share"]
+    # toy samples of 12 new tokens may have no line long enough for the quoting share
+    assert set(unmatched_keys(metrics, generate_stage.KEY_FIGURES)) <= {"*.copied_line_share"}
     assert json.loads((tmp / "generation.json").read_text()) == key_figures(metrics, generate_stage.KEY_FIGURES)
     samples = read_jsonl(tmp / "samples.jsonl")
     selected = ["adapted_4bit_selected", "adapted_selected", "base_full_vocab"]
