@@ -547,6 +547,12 @@ class AnnotateParams(Section):
     min_regularity: float = Field(0.8, gt=0, le=1)
 
 
+class WordsParams(Section):
+    """The stressed word table the form decoder writes with (the words stage)."""
+
+    min_count: int = Field(2, ge=1)
+
+
 class PoeticsParams(Section):
     """Style attribution and the meter/rhyme profiles."""
 
@@ -568,6 +574,7 @@ class Params(Section):
     corpus: CorpusParams = Field(default_factory=CorpusParams)
     clean: CleanParams = Field(default_factory=CleanParams)
     annotate: AnnotateParams = Field(default_factory=AnnotateParams)
+    words: WordsParams = Field(default_factory=WordsParams)
     split: SplitParams = Field(default_factory=SplitParams)
     model: ModelParams = Field(default_factory=ModelParams)
     quant: QuantParams = Field(default_factory=QuantParams)

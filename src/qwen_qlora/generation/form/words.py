@@ -190,3 +190,13 @@ def save_table(table: WordTable, path: str | Path) -> None:
 def load_table(path: str | Path) -> WordTable:
     with open(path, encoding="utf-8") as fh:
         return table_from_dict(json.load(fh))
+
+
+def corpus_coverage(table: WordTable, texts: Iterable[str]) -> float:
+    """Share of the texts' word occurrences (`TABLE_WORD`, hyphenated words apart) whose
+    form is in the table: how much of the corpus the decoder can write."""
+    counts = corpus_words(texts)
+    total = sum(counts.values())
+    if total == 0:
+        raise ValueError("word table: no Russian word forms in the texts; check the corpus input")
+    return sum(n for w, n in counts.items() if table.get(w) is not None) / total
