@@ -29,6 +29,7 @@ written (`words` module).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,13 +43,17 @@ from qwen_qlora.generation.form.rhyme import Choice, LinePlan, RhymeIndex, plan_
 from qwen_qlora.generation.form.words import WordTable
 from qwen_qlora.model.adapted import adapter_switch
 from qwen_qlora.model.head import backbone_and_head, logit_transform
-from qwen_qlora.model.prompts import prompt_ids
+from qwen_qlora.model.prompts import Shot, prompt_ids
 
 MAX_PUNCTUATION = 2   # punctuation tokens in a row (",", " —")
 
 
 class DeadEnd(Exception):
     """No allowed continuation: the caller backs off."""
+
+
+class GaveUp(RuntimeError):
+    """The decoder backed off `max_backtracks` times without finishing the poem."""
 
 
 class _Model:
@@ -320,7 +325,7 @@ class FormWriter:
             # a line that opens a pair (or has no rhyme) is written again as it is
             back = plan.partner if plan.partner is not None else i
             if len(self.log["backtracks"]) >= max_backtracks:
-                raise RuntimeError(f"form decoder: gave up after {max_backtracks} backtracks at "
+                raise GaveUp(f"form decoder: gave up after {max_backtracks} backtracks at "
                                    f"line {i + 1}; the word table may be too small for the form "
                                    f"{self.form['meter']} {self.form['feet']} {self.form['scheme']}")
             given_up = self.lex.table.entries[self.line_ends[back][0]].text if back != i else None
@@ -355,11 +360,12 @@ def _truncate(values: torch.Tensor, sampling: Sampling) -> torch.Tensor:
 
 def write_formed(model: Any, tokenizer: Any, preset: Any, prompt: str, form: dict, table: WordTable,
                  sampling: Sampling | None, seed: int, *, lexicon: Lexicon | None = None,
-                 index: RhymeIndex | None = None, adapter: bool = True,
+                 index: RhymeIndex | None = None, adapter: bool = True, shots: Sequence[Shot] = (),
                  clausulas: tuple[int, int] = (1, 0), max_backtracks: int = 30) -> dict:
     """A poem in `form` (`metrics.form_annotation.request_form`: meter, feet, scheme,
-    stanzas of 4 lines) after `prompt`: {text, log}. Pass `lexicon` and `index` (built
-    from `table`) to reuse them across poems. `sampling` None decodes greedily."""
+    stanzas of 4 lines) after `prompt` (with few-shot `shots` before it, as `sample`):
+    {text, log}. Pass `lexicon` and `index` (built from `table`) to reuse them across
+    poems. `sampling` None decodes greedily."""
     if form.get("feet") is None:
         raise ValueError("form decoder: the request must name its feet (ictus count)")
     if len(set(form["stanza_lines"])) != 1:
@@ -367,7 +373,7 @@ def write_formed(model: Any, tokenizer: Any, preset: Any, prompt: str, form: dic
     lexicon = lexicon or Lexicon(table, tokenizer)
     index = index or RhymeIndex(table)
     plans = plan_lines(form["scheme"], form["n_stanzas"], form["stanza_lines"][0], clausulas)
-    head = prompt_ids(preset, tokenizer, prompt)
+    head = prompt_ids(preset, tokenizer, prompt, shots)
     model.eval()
     with torch.no_grad(), adapter_switch(model, adapter):
         writer = FormWriter(_Model(model, lexicon, head), lexicon, index, form, plans, sampling, seed, head)
