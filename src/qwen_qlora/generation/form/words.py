@@ -35,9 +35,10 @@ TABLE_WORD = re.compile(r"(?<![\w-])[а-яё]+(?![\w-])", re.IGNORECASE)
 # the four spellings whose token ids an entry keeps, in `WordEntry.tokens` order
 SPELLINGS = ("space", "bare", "space_cap", "bare_cap")
 CLAUSULAS = {"masculine": 0, "feminine": 1, "dactylic": 2}
-# the only vowel-less word forms kept: prepositions and clitics; other vowel-less forms in
-# a corpus are initials and abbreviations ("А. А.", "т"), which are not words of a verse line
-NONSYLLABIC = frozenset({"в", "к", "с", "ж", "б"})
+# the only vowel-less word forms kept: the prepositions; other vowel-less forms in a corpus
+# are initials and abbreviations ("А. А.", "т") or clipped clitics ("ж", "б") that a decoder
+# would use as fillers to pad a line, which are not words of a verse line
+NONSYLLABIC = frozenset({"в", "к", "с"})
 FORMAT_VERSION = 1
 
 
