@@ -73,7 +73,7 @@ def main() -> None:
         model, tok = load_base(base, preset, QuantParams(load_in_4bit=False), "fp32")
         which, adapted = "base only (the run has no adapter yet)", False
     t0 = time.perf_counter()
-    kit = FormKit.of(table, tok)
+    kit = FormKit.of(table, tok, params.words.rhyme_min_count)
     print(f"model: {which}; table {len(table)} forms; lexicon {len(kit.lexicon.vocab)} tokens, "
           f"built in {time.perf_counter() - t0:.1f} s")
     spec = g.form_spec(args.form)

@@ -143,7 +143,7 @@ def main() -> None:
                 print(f"generate: {free}: {len(prompts)} poems ({sampling_s[free]:.0f} s)", flush=True)
             if name in g.formed_rows:  # the same requests, written by the form decoder
                 formed = name + FORMED_SUFFIX
-                kit = kit or FormKit.load(args.table, tokenizer)
+                kit = kit or FormKit.load(args.table, tokenizer, params.words.rhyme_min_count)
                 row_started = time.perf_counter()
                 outs = sample_formed(model, tokenizer, preset, [prompts[k] for k in formed_jobs], formed_forms,
                                      g.seed, g.decoding(), kit, adapter=row.adapter,

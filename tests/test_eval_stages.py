@@ -85,7 +85,8 @@ def run(tmp: Path, base: Path, script: str, outs: list[str], data: str = "data",
     doc = {"model": {"preset": "tiny", "presets": {"tiny": TINY}},
            "split": {"prompt_template": "Напиши стихотворение на тему: {theme}", "prompt_form": "annotated"},
            "evaluate": {"batch_size": 2, "fewshot_shots": 1, "probe_max_new_tokens": 8},
-           "generate": {"themes": ["зима", "море"], "samples_per_theme": 2, "max_new_tokens": 12}}
+           "generate": {"themes": ["зима", "море"], "samples_per_theme": 2, "max_new_tokens": 12},
+           "words": {"rhyme_min_count": 1}}  # the toy word table's words are seen once
     for section, values in params.items():
         doc.setdefault(section, {}).update(values)
     (tmp / "params.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))

@@ -613,6 +613,7 @@ class WordsParams(Section):
     """The stressed word table the form decoder writes with (the words stage)."""
 
     min_count: int = Field(2, ge=1)
+    rhyme_min_count: int = Field(5, ge=1)
 
 
 class PoeticsParams(Section):

@@ -50,11 +50,11 @@ class Poet:
 
     def __init__(self, model: Any, tokenizer: Any, preset: Any, split: Any, gate: Any,
                  stresser: Any = None, attributor: Any = None, train_poems: Path = TRAIN_POEMS,
-                 word_table: Path = WORD_TABLE) -> None:
+                 word_table: Path = WORD_TABLE, rhyme_min_count: int = 5) -> None:  # words.rhyme_min_count
         self.model, self.tokenizer, self.preset, self.gate = model, tokenizer, preset, gate
         self.split, self.stresser, self.attributor = split, stresser, attributor
         self.train_poems, self._vocab = Path(train_poems), None
-        self.word_table, self._kit = Path(word_table), None
+        self.word_table, self._kit, self.rhyme_min_count = Path(word_table), None, rhyme_min_count
         self._lock = threading.Lock()
 
     @classmethod
@@ -81,7 +81,7 @@ class Poet:
                 from qwen_qlora.metrics.style import load_attributor
                 attributor = load_attributor(attributor_path)
         return cls(model, tokenizer, params.model.selected, params.split, gate, stresser, attributor, train_poems,
-                   word_table)
+                   word_table, params.words.rhyme_min_count)
 
     def form_request(self, spec: Any) -> dict | None:
         """The form decoder's request for a parsed form (`GenerateParams.form_spec`): None
@@ -101,7 +101,7 @@ class Poet:
         if self._kit is None:
             from qwen_qlora.generation.form.formed import FormKit
 
-            self._kit = FormKit.load(self.word_table, self.tokenizer)
+            self._kit = FormKit.load(self.word_table, self.tokenizer, self.rhyme_min_count)
         return self._kit
 
     def vocab(self, decoding: Any) -> Any:

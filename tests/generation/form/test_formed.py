@@ -29,14 +29,14 @@ def test_form_request_auto_free_and_a_named_form():
 
 def test_kit_load_says_what_to_run(tmp_path, char_tok, toy_table):
     with pytest.raises(ValueError, match="dvc repro words"):
-        FormKit.load(tmp_path / "word_table.json", char_tok)
+        FormKit.load(tmp_path / "word_table.json", char_tok, 1)
     save_table(toy_table, tmp_path / "word_table.json")
-    assert len(FormKit.load(tmp_path / "word_table.json", char_tok).table) == len(toy_table)
+    assert len(FormKit.load(tmp_path / "word_table.json", char_tok, 1).table) == len(toy_table)
 
 
 def test_sample_formed_seeds_each_poem_and_logs_it(tiny, char_tok, toy_table):
     model, preset = tiny
-    kit = FormKit.of(toy_table, char_tok)
+    kit = FormKit.of(toy_table, char_tok, 1)
     decoding = params_from_dict({}).generate.decoding()
     form = request_form("iamb", 4, "ABAB", stanzas=1)
     poems = sample_formed(model, char_tok, preset, ["Тема", "Тема"], [form, form], 3, decoding, kit)

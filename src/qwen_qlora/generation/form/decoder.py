@@ -191,7 +191,12 @@ class FormWriter:
             cont = [k for k, (n, s) in enumerate(self.lex.shapes)
                     if not (n == 0 and (prev_empty or n_words == 0))
                     and (nxt := auto.step(state, n, s)) is not None and live(nxt)]
-            ends = [k for k, (n, s) in enumerate(self.lex.shapes) if n and auto.ends(state, n, s)]
+            # a preposition ("в", "с") leads into a word of the line, never into the rhyme word
+            # (". В лёд." closing a line is a filler), so it needs a word to lead into
+            if not any(self.lex.shapes[k][0] for k in cont):
+                cont = []
+            ends = [] if prev_empty else [k for k, (n, s) in enumerate(self.lex.shapes)
+                                          if n and auto.ends(state, n, s)]
             start = len(self.tokens)
             try:
                 word = self._word(state, line, cont, ends, marks, by_entry, banned_here.get(n_words, set()))
@@ -267,8 +272,9 @@ class FormWriter:
                 mark = allowed_punct[pick - len(columns)]
                 self._emit(mark)
                 punct_left = 0
-                if mark in self.lex.sentence_end:  # a new sentence: capitalised, and not the rhyme word
+                if mark in self.lex.sentence_end:  # a new sentence: capitalised, not the rhyme word nor "В"
                     name, end_bits = "cap", 0
+                    cont = [k for k in cont if self.lex.shapes[k][0]]
                 continue
             token = int(root.tokens[rows][pick])
             node = int(root.nodes[rows][pick])

@@ -15,7 +15,7 @@ keep their meaning (`decoder.write_formed`); the form, not max_new_tokens or the
 token's chance, sets a formed poem's length, and it samples the table's words, not the
 corpus vocabulary.
 
-    kit = FormKit.load("models/word_table.json", tokenizer)
+    kit = FormKit.load("models/word_table.json", tokenizer, params.words.rhyme_min_count)
     poems = sample_formed(model, tokenizer, preset, prompts, [form] * len(prompts), seed, decoding, kit)
 """
 
@@ -50,11 +50,12 @@ class FormKit:
     index: RhymeIndex
 
     @classmethod
-    def of(cls, table: WordTable, tokenizer: Any) -> FormKit:
-        return cls(table, Lexicon(table, tokenizer), RhymeIndex(table))
+    def of(cls, table: WordTable, tokenizer: Any, rhyme_min_count: int) -> FormKit:
+        """`rhyme_min_count`: words.rhyme_min_count, the corpus count a line's last word needs."""
+        return cls(table, Lexicon(table, tokenizer), RhymeIndex(table, rhyme_min_count))
 
     @classmethod
-    def load(cls, path: str | Path, tokenizer: Any) -> FormKit:
+    def load(cls, path: str | Path, tokenizer: Any, rhyme_min_count: int) -> FormKit:
         """The words stage's table; a missing table, or one built under another tokenizer,
         is an error that says what to run."""
         path = Path(path)
@@ -66,7 +67,7 @@ class FormKit:
         if list(probe.tokens[0]) != tokenizer(" " + probe.text, add_special_tokens=False)["input_ids"]:
             raise ValueError(f"{path}: built under another tokenizer ({table.tokenizer_name}); "
                              "re-run `dvc repro words` for the selected model")
-        return cls.of(table, tokenizer)
+        return cls.of(table, tokenizer, rhyme_min_count)
 
 
 def form_request(spec: Any, train_forms: Sequence[dict]) -> dict | None:

@@ -69,9 +69,11 @@ def plan_lines(scheme: str | None, n_stanzas: int, stanza_lines: int = 4,
 
 
 class RhymeIndex:
-    """The table's line-ending words by clausula, exact ending and rhyme class."""
+    """The table's line-ending words by clausula, exact ending and rhyme class; words seen
+    fewer than `min_count` times in the corpus never end a line (a rare form at the rhyme,
+    where the choice is narrowest, is the likeliest to be a misspelling or a fragment)."""
 
-    def __init__(self, table: WordTable):
+    def __init__(self, table: WordTable, min_count: int = 1):
         self.table = table
         self._endings: dict[Choice, Ending] = {}
         self._rhymeable: dict[int, list[Choice]] = {}
@@ -79,7 +81,7 @@ class RhymeIndex:
         self.by_key: dict[str, list[Choice]] = defaultdict(list)
         self.by_class: dict[str, list[Choice]] = defaultdict(list)
         for i, e in enumerate(table.entries):
-            if e.n_syllables == 0 or e.text in ENCLITICS or e.text in UNSTRESSED_PRONOUNS:
+            if e.n_syllables == 0 or e.text in ENCLITICS or e.text in UNSTRESSED_PRONOUNS or e.count < min_count:
                 continue
             for k, _ in enumerate(e.stresses):
                 self.by_clausula[e.clausula(k)].append((i, k))
