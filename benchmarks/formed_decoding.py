@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--poems", type=int, default=4)
     ap.add_argument("--form", default="iamb 4 ABAB x3", help="meter feet scheme xstanzas")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--temperature", type=float, default=None, help="default: params.yaml generate (both kinds)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     params = load_params(args.root / "params.yaml")
@@ -82,13 +83,14 @@ def main() -> None:
     prompts = [make_prompt(params.split, theme, form) for theme in themes]
 
     t0 = time.perf_counter()
-    formed = sample_formed(model, tok, preset, prompts, [form] * len(prompts), g.seed, g.decoding(), kit,
+    formed = sample_formed(model, tok, preset, prompts, [form] * len(prompts), g.seed, g.decoding(temperature=args.temperature), kit,
                            adapter=adapted)
     formed_s = time.perf_counter() - t0
     vocab = records_vocab(preset, tok, read_jsonl(args.root / "data/processed/train.jsonl")) \
         if g.vocab == "corpus" else None
     t0 = time.perf_counter()
-    free = [per[0] for per in sample(model, tok, preset, prompts, 1, g.seed, g.decoding(), adapter=adapted,
+    free = [per[0] for per in sample(model, tok, preset, prompts, 1, g.seed, g.decoding(temperature=args.temperature),
+                                     adapter=adapted,
                                      vocab=vocab)]
     free_s = time.perf_counter() - t0
 
