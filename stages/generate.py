@@ -29,8 +29,18 @@ sample keeps its form annotations (`form`, `form_cut`); the poetics stage profil
 Fluency (words known to pymorphy3's dictionary, adjective-noun agreement) is scored per
 sample and per row, and for her val and test poems as the floor to read it against.
 
+Formed rows (`generate.formed_rows`, as `<row>_formed`): the row written again by the
+form decoder (`generation.form.formed.sample_formed`, the words stage's table) for the
+first `generate.formed_per_theme` requests of each theme, with the same prompts and
+seed; `generate.form` auto asks each poem's request (as the free rows), a named form asks
+it of every poem. They are judged as the free rows are (the scanner's own stress pass,
+compliance to the request, quoting, fluency), plus the decoder's log (dead ends,
+backtracks, seconds). Every row's samples are also scored by the base model as shipped
+(adapter off: a judge that wrote none of the adapted poems): perplexity per row with an
+interval, and each formed row's ratio to its free row on the same requests.
+
 Usage: python stages/generate.py DATA_DIR RAW_DIR BASE_DIR ADAPTER_DIR SAMPLES_JSONL
-       SAMPLES_MD METRICS_JSON [--index QUOTING_INDEX] [--params params.yaml]
+       SAMPLES_MD METRICS_JSON [--index QUOTING_INDEX] [--table WORD_TABLE] [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -43,7 +53,9 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
+from qwen_qlora.evaluation.judge import judge_scores, perplexity_ci, perplexity_ratio_ci
 from qwen_qlora.generation.decode import sample
+from qwen_qlora.generation.form.formed import FormKit, form_request, formed_summary, sample_formed
 from qwen_qlora.generation.selection import SELECTION_SCORE, candidate_score, selected_sample, selector_training_texts
 from qwen_qlora.io import read_jsonl, write_figures, write_jsonl, write_text
 from qwen_qlora.metrics.diversity import diversity_metrics
@@ -60,7 +72,7 @@ from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import fewshot_shots, make_prompt, prompt_prefix
 from qwen_qlora.report.samples import samples_markdown
-from qwen_qlora.rows import FULL_VOCAB_SUFFIX, ROWS, row_of
+from qwen_qlora.rows import FORMED_SUFFIX, FULL_VOCAB_SUFFIX, ROWS, is_formed, row_of
 from qwen_qlora.stats import flat, share_ci
 from qwen_qlora.text import first_lines, lines
 
@@ -70,7 +82,8 @@ COMPLIANCE = ("meter", "feet", "scheme", "stanzas", "all")
 # patterns; "+ci": with its interval); every figure goes to the --detail file the report reads.
 KEY_FIGURES = (
     "*.copied_line_share", "*.gate_failure_share", "*.quatrain_compliance_share", "*.request_all_share",
-    "*.known_word_share", "*.sampling_s", "runtime_s",
+    "*.known_word_share", "*.base_judge_perplexity", "*.base_judge_perplexity_ratio_to_free+ci", "*.sampling_s",
+    "runtime_s",
 )
 
 def main() -> None:
@@ -78,6 +91,7 @@ def main() -> None:
     for name in ("data_dir", "raw_dir", "base_dir", "adapter_dir", "samples", "samples_md", "metrics"):
         ap.add_argument(name, type=Path)
     ap.add_argument("--index", type=Path, default=None, help="write the quoting index here (for write / serve)")
+    ap.add_argument("--table", type=Path, default=None, help="the words stage's table (for the formed rows)")
     ap.add_argument("--detail", type=Path, required=True,
                     help="every figure, for the report (METRICS keeps the key figures)")
     ap.add_argument("--params", default="params.yaml")
@@ -95,11 +109,17 @@ def main() -> None:
     jobs = assign_requests(g.themes, g.samples_per_theme, requests)
     prompts = [make_prompt(params.split, theme, request) for theme, _, request in jobs]
     cut_at = prompt_prefix(params.split)
+    # Formed rows: the first formed_per_theme requests of each theme, the same prompts
+    spec = g.form_spec()
+    formed_jobs = [k for k, (_, j, _) in enumerate(jobs) if j < g.formed_per_theme]
+    formed_forms = [jobs[k][2] if spec == "auto" else form_request(spec, []) for k in formed_jobs]
+    if g.formed_rows and args.table is None:
+        raise ValueError("generate.formed_rows needs the words stage's table: pass --table (dvc.yaml does)")
 
     # Samples: every theme and row, the same seed and decoding; candidates for adapter rows
     samples, candidates = [], []
     sampling_s: dict[str, float] = {}
-    vocab = None
+    vocab = kit = judge = None
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
                                                   params.train.precision, g.rows):
         for name in rows:
@@ -130,6 +150,20 @@ def main() -> None:
                                 "request": describe_form(request), "requested_form": request, **per[0]}
                                for (theme, j, request), prompt, per in zip(jobs, prompts, outs, strict=True))
                 print(f"generate: {free}: {len(prompts)} poems ({sampling_s[free]:.0f} s)", flush=True)
+            if name in g.formed_rows:  # the same requests, written by the form decoder
+                formed = name + FORMED_SUFFIX
+                kit = kit or FormKit.load(args.table, tokenizer, params.words.rhyme_min_count)
+                row_started = time.perf_counter()
+                outs = sample_formed(model, tokenizer, preset, [prompts[k] for k in formed_jobs], formed_forms,
+                                     g.seed, g.decoding(), kit, adapter=row.adapter,
+                                     shots=shots if row.fewshot else ())
+                sampling_s[formed] = round(time.perf_counter() - row_started, 1)
+                samples.extend({"model": formed, "theme": jobs[k][0], "sample": jobs[k][1], "prompt": prompts[k],
+                                "request": describe_form(form), "requested_form": form, **o}
+                               for k, form, o in zip(formed_jobs, formed_forms, outs, strict=True))
+                print(f"generate: {formed}: {len(outs)} poems ({sampling_s[formed]:.0f} s)", flush=True)
+        if not any(ROWS[r].quantized for r in rows):
+            judge = (model, tokenizer)  # the base as shipped judges every row's fluency
     generation_s = time.perf_counter() - started
 
     # Quoting against every known text, per sample; form on a common length budget and
@@ -175,6 +209,14 @@ def main() -> None:
             "scoring_s": round(time.perf_counter() - select_started, 1),
         }
 
+    # Fluency judged by the base model as shipped, for every row's delivered samples
+    judge_started = time.perf_counter()
+    judged = judge_scores(judge[0], judge[1], preset, [s["prompt"] for s in samples], [s["text"] for s in samples],
+                          ev.batch_size)
+    for s, score in zip(samples, judged, strict=True):
+        s["judge_nll"], s["judge_tokens"] = score["nll"], score["tokens"]
+    judge_s = time.perf_counter() - judge_started
+
     metrics: dict = {"cut_lines": cut_n, "known_texts": len(texts),
                      "vocab": g.vocab, "vocab_tokens": None if vocab is None else len(vocab), "end_chance": g.end_chance,
                      "requests": [{"form": describe_form(r), "train_poems": r["count"]} for r in requests]}
@@ -197,7 +239,13 @@ def main() -> None:
             "stopped_at_eos_share": round(sum(s["stopped_at_eos"] for s in mine) / len(mine), 4),
             "mean_new_tokens": round(sum(s["new_tokens"] for s in mine) / len(mine), 1),
             "sampling_s": sampling_s.get(name, sampling_s.get(row_of(name))),
+            **flat("base_judge_perplexity", perplexity_ci(_judged(mine), ev.seed)),
         }
+        if is_formed(name):  # the decoder's own log, and fluency against the free row on the same requests
+            by_request = {(s["theme"], s["sample"]): s for s in samples if s["model"] == row_of(name)}
+            metrics[name].update(formed_summary([s["formed"] for s in mine]))
+            metrics[name].update(flat("base_judge_perplexity_ratio_to_free", perplexity_ratio_ci(
+                _judged(mine), _judged([by_request[(s["theme"], s["sample"])] for s in mine]), ev.seed)))
     # Her own poems set the floor a row is read against (rare words, names, archaisms)
     for split in ("val", "test"):
         metrics[f"poet_{split}"] = fluency_keys(fluency_summary([text_fluency(r["completion"], morph)
@@ -205,6 +253,7 @@ def main() -> None:
     if selection:
         metrics["selection"] = selection
     metrics["generation_s"] = generation_s
+    metrics["judge_s"] = round(judge_s, 1)
     metrics["runtime_s"] = time.perf_counter() - started
 
     # Outputs first (people need the samples to see why the gate failed), then the gate
@@ -219,6 +268,10 @@ def main() -> None:
     write_figures(args.metrics, args.detail, metrics, KEY_FIGURES)
     print(f"generate: {len(samples)} poems in {generation_s:.0f} s; copied-line share base "
           f"{metrics['base'].get('copied_line_share')}, adapted {metrics['adapted'].get('copied_line_share')}")
+
+
+def _judged(samples: list[dict]) -> list[dict]:
+    return [{"nll": s["judge_nll"], "tokens": s["judge_tokens"]} for s in samples]
 
 
 def fluency_keys(summary: dict) -> dict:

@@ -15,7 +15,11 @@ independent opinion.
 
 Meter and rhyme profiles come from stored form annotations, not a second scan: the
 corpus's from the annotate stage (carried by the split's examples), each sample's from
-the generate stage (`form`, the whole poem). Every share carries a 95% interval over poems. Writes
+the generate stage (`form`, the whole poem). Formed rows (`<row>_formed`, the form decoder's)
+are stressed and scanned again here (`metrics.form_judge`): compliance with each poem's
+requested form (meter, feet, scheme, stanzas, lines), repeated rhyme words per poem, the
+share of rhyme pairs the ten commonest pairs take, and the known-word share. Every share
+carries a 95% interval over poems. Writes
 metrics/poetics.json ({"corpus", <row>..., "baselines", "attributor", "non_verse",
 "distance"}) and the judge for `qwen-qlora scan` and the demo page.
 
@@ -33,7 +37,9 @@ from pathlib import Path
 from qwen_qlora.config import load_params
 from qwen_qlora.generation.selection import selection_poets, selector_training_texts
 from qwen_qlora.io import atomic_open, read_jsonl, write_figures
+from qwen_qlora.metrics.fluency import load_morph
 from qwen_qlora.metrics.form_annotation import annotate_forms
+from qwen_qlora.metrics.form_judge import formed_row_figures
 from qwen_qlora.metrics.non_verse import CHECK_SET, check_set_figures
 from qwen_qlora.metrics.poetics import (
     profile_distance,
@@ -51,6 +57,7 @@ from qwen_qlora.metrics.style import (
     train_attributor,
 )
 from qwen_qlora.metrics.verse import VerseRule
+from qwen_qlora.rows import is_formed
 from qwen_qlora.stats import flat, mean_ci
 
 
@@ -94,6 +101,8 @@ def given(name: str, judged: list[float | None], seed: int) -> dict:
 # patterns; "+ci": with its interval); every figure goes to the --detail file the report reads.
 KEY_FIGURES = (
     "*.rhyme_rate", "*.regularity_mean", "*.meter_share_iamb", "*.scheme_share_ABAB", "*.p_author_mean",
+    "*.rescanned_request_all_share+ci", "*.rescanned_request_meter_share", "*.rescanned_request_scheme_share",
+    "*.top10_rhyme_pair_share", "*.repeated_rhyme_words_per_poem", "*.known_word_share",
     "baselines.p_author_mean_her_out_of_fold", "attributor.roc_auc", "runtime_s",
 )
 
@@ -148,6 +157,12 @@ def main() -> None:
                 "verse_share": round(sum(x is not None for x in judged) / len(judged), 4),
                 "p_author_mean_without_verse_rule": round(statistics.fmean(judge.p_author(texts)), 4),
                 "delta_to_target_mean": round(statistics.fmean(d["delta_target"] for d in delta.scores(texts)), 4)})
+    stresser = load_stresser()
+    formed = [m for m in rows if is_formed(m)]
+    morph = load_morph() if formed else None
+    for name in formed:  # judged again from the final text, against the form each poem asked for
+        result[name].update(formed_row_figures([s for s in samples if s["model"] == name], stresser, morph,
+                                               params.annotate.min_regularity, p.seed))
     result["p_author_applies_to"] = rule.describe()
     her_forms = [r["form"] for r in her_records]
     result["baselines"] = {
@@ -159,7 +174,7 @@ def main() -> None:
     }
     result["attributor"] = {**separation(her_oof, p_other), **sizes, "judge_folds": p.judge_folds}
     texts = [t for _, t in CHECK_SET]
-    check_forms = annotate_forms(texts, load_stresser())
+    check_forms = annotate_forms(texts, stresser)
     result["non_verse"] = check_set_figures(judge.p_author(texts), [rule.why_not(t, f) for t, f in
                                                                     zip(texts, check_forms)], p.seed)
     result["distance"] = {f"{m}_to_corpus": profile_distance(result["corpus"], result[m]) for m in rows}

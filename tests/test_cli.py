@@ -39,22 +39,26 @@ def test_write_is_seeded_and_takes_sampling_options(project, monkeypatch):
     assert other.stdout != first.stdout
 
 
-def test_write_asks_for_a_form_in_the_prompt(gemma_base, tmp_path, monkeypatch):
-    annotated = tiny_project(tmp_path, gemma_base[0], ["зима"], prompt_form="annotated")
+def test_write_writes_the_requested_form_and_free_poems_one_switch_away(project, monkeypatch):
     args = ("write", "зима", "-n", "1", "--max-new-tokens", "8")
-    plain = invoke(annotated, monkeypatch, *args)
-    formed = invoke(annotated, monkeypatch, *args, "--meter", "iamb", "--feet", "4", "--stanzas", "2")
+    formed = invoke(project, monkeypatch, *args, "--form", "trochee 4 ABAB x2")
     assert formed.exit_code == 0, formed.output
-    assert "зима · adapted · 1 · ямбом, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки" in " ".join(formed.stdout.split())
-    assert plain.stdout != formed.stdout   # another prompt, another poem
+    assert "зима · adapted · 1 · хореем, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки" in " ".join(formed.stdout.split())
+    parts = invoke(project, monkeypatch, *args, "--meter", "trochee", "--feet", "4", "--stanzas", "2")
+    assert parts.stdout == formed.stdout  # the same form in parts
+    auto = invoke(project, monkeypatch, *args)  # params.yaml's generate.form: auto, the train poems' form
+    assert "зима · adapted · 1 · ямбом, 4 стопы, рифмовка ABAB, 2 строфы по 4 строки" in " ".join(auto.stdout.split())
+    free = invoke(project, monkeypatch, *args, "--free")
+    assert free.exit_code == 0 and "зима · adapted · 1 ─" in free.stdout.splitlines()[0]  # no form named
+    assert free.stdout != auto.stdout
 
 
 def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
-    res = invoke(project, monkeypatch, "compare", "море", "--no-scan", "--max-new-tokens", "10")
+    res = invoke(project, monkeypatch, "compare", "море", "--no-scan", "--max-new-tokens", "10", "--free")
     assert res.exit_code == 0, res.output
     header = next(line for line in res.stdout.splitlines() if "base" in line)
     assert "adapted" in header  # one row, two columns
-    assert "temperature 0.8, top-p 0.95, max 10 new tokens" in " ".join(res.stdout.split())  # params.yaml + option
+    assert "temperature 0.8, top-p 0.95, free, max 10 new tokens" in " ".join(res.stdout.split())  # params.yaml + option
 
 
 @pytest.mark.parametrize("args, message", [
@@ -68,9 +72,11 @@ def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
     (("export", "--gguf", "gguf", "--types", "q3"), "choose among f16, bf16, q8_0, q4_k_m"),
     (("export", "--gguf", "gguf"), "head_dim=32 (needs 256)"),
     (("write", "зима", "--params", "nope.yaml"), "nope.yaml: file not found"),
-    (("write", "зима", "--meter", "jamb"), "meter 'jamb' is not one of"),
-    (("write", "зима", "--meter", "iamb", "--scheme", "ABC"), "scheme 'ABC' is not one of"),
-    (("write", "зима", "--meter", "iamb"), "trained on prompts that name no form"),
+    (("write", "зима", "--meter", "jamb", "--feet", "4"), "meter 'jamb' in 'jamb 4 ABAB x3' is not one of"),
+    (("write", "зима", "--meter", "iamb", "--scheme", "ABC", "--feet", "4"), "scheme 'ABC' in 'iamb 4 ABC x3'"),
+    (("write", "зима", "--meter", "iamb"), "--feet is needed with --meter"),
+    (("write", "зима", "--form", "iamb 4"), "form: 'iamb 4' is not a form"),
+    (("compare", "зима", "--form", "iamb 4 ABAB x3", "--free"), "--free and --form ask for different things"),
 ])
 def test_bad_input_fails_with_one_line(project, monkeypatch, args, message):
     res = invoke(project, monkeypatch, *args)

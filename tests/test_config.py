@@ -65,6 +65,16 @@ ROOT = Path(__file__).resolve().parents[1]
     ({"verse": {"authors": ["blok", "blok"]}}, "verse.authors: names ['blok'] more than once"),
     ({"verse": {"authors": []}}, "verse.authors: must not be empty"),
     ({"generate": {"rows": ["base", "verse", "adapted"]}}, "generate.rows: the verse row is scored by evaluate only"),
+    # the requested form of the form decoder
+    ({"generate": {"form": "iamb 4 ABAB"}}, "generate.form: 'iamb 4 ABAB' is not a form; write 'auto', 'free' or"),
+    ({"generate": {"form": "jamb 4 ABAB x3"}}, "generate.form: meter 'jamb' in 'jamb 4 ABAB x3' is not one of"),
+    ({"generate": {"form": "iamb four ABAB x3"}}, "generate.form: feet 'four' in 'iamb four ABAB x3' must be"),
+    ({"generate": {"form": "dolnik 2 ABAB x3"}}, "generate.form: a dolnik needs 3 or more ictuses"),
+    ({"generate": {"form": "iamb 4 ABBC x3"}}, "generate.form: scheme 'ABBC' in 'iamb 4 ABBC x3' is not one of"),
+    ({"generate": {"form": "iamb 4 ABAB 3"}}, "generate.form: stanzas '3' in 'iamb 4 ABAB 3' must be written x1"),
+    ({"generate": {"formed_rows": ["base_4bit"]}}, "generate.formed_rows: must be a subset of generate.rows"),
+    ({"generate": {"form": "free"}}, "generate.formed_rows: must be [] when generate.form is 'free'"),
+    ({"generate": {"formed_per_theme": 5}}, "generate.formed_per_theme: 5 is more than generate.samples_per_theme"),
 ])
 def test_bad_params_name_key_value_and_what_is_allowed(raw, message):
     with pytest.raises(ConfigError) as err:
@@ -150,3 +160,16 @@ def test_train_fields_reach_sft_config_unchanged(tmp_path):
     args = sft_config(train, tmp_path, "fp32")
     for name in SFT_FIELDS:
         assert getattr(args, name) == getattr(train, name), name
+
+
+def test_a_form_string_parses_into_its_parts():
+    from qwen_qlora.config import FormSpec, parse_form
+
+    assert parse_form("iamb 4 abab x3") == FormSpec("iamb", 4, "ABAB", 3)
+    assert str(parse_form("dolnik  3 ABCB x2")) == "dolnik 3 ABCB x2"
+    assert parse_form("auto") == "auto" and parse_form("free") == "free"
+    params = params_from_dict({"generate": {"form": "trochee 5 AABB x2", "formed_rows": ["adapted"]}})
+    assert params.generate.form_spec() == FormSpec("trochee", 5, "AABB", 2)
+    assert params.generate.form_spec("free") == "free"
+    with pytest.raises(ConfigError, match="^form: meter"):
+        params.generate.form_spec("jamb 4 ABAB x3")

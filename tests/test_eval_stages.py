@@ -56,6 +56,15 @@ def workspace(gemma_base, tmp_path_factory):
                                            *[{"id": f"fet-{i}", "author": "fet", "title": None, "text": poem}
                                              for i, (_, poem) in enumerate(OTHER_VERSES)]])
     write_jsonl(tmp / "raw" / "toy.jsonl", [{"source": "toy", "locator": "toy.txt#0", "text": "строка"}])
+    # the words stage's table (toy verses under the tiny model's tokenizer), for the formed rows
+    from fixtures.form_words import TOY_TEXT
+    from transformers import AutoTokenizer
+
+    from qwen_qlora.generation.form.words import build_word_table, save_table
+    from qwen_qlora.metrics.stress import load_stresser
+
+    save_table(build_word_table([TOY_TEXT], load_stresser(), AutoTokenizer.from_pretrained(base)),
+               tmp / "word_table.json")
     return tmp, base
 
 
@@ -101,7 +110,8 @@ def run(tmp: Path, base: Path, script: str, outs: list[str], data: str = "data",
     doc = {"model": {"preset": "tiny", "presets": {"tiny": TINY}},
            "split": {"prompt_template": "Напиши стихотворение на тему: {theme}", "prompt_form": "annotated"},
            "evaluate": {"batch_size": 2, "fewshot_shots": 1, "probe_max_new_tokens": 8, "retention_poems": 2},
-           "generate": {"themes": ["зима", "море"], "samples_per_theme": 2, "max_new_tokens": 12}}
+           "generate": {"themes": ["зима", "море"], "samples_per_theme": 2, "formed_per_theme": 1, "max_new_tokens": 12},
+           "words": {"rhyme_min_count": 1}}  # the toy word table's words are seen once
     for section, values in params.items():
         doc.setdefault(section, {}).update(values)
     (tmp / "params.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
@@ -110,7 +120,8 @@ def run(tmp: Path, base: Path, script: str, outs: list[str], data: str = "data",
     extra = ["--verse", str(tmp / "verse")] if script == "evaluate" else []
     return subprocess.run([sys.executable, str(ROOT / "stages" / f"{script}.py"), *map(str, args),
                            *[str(tmp / o) for o in outs], *extra, "--detail", str(tmp / detail_name(outs)),
-                           "--params", str(tmp / "params.yaml")],
+                           "--params", str(tmp / "params.yaml"),
+                           *(["--table", str(tmp / "word_table.json")] if script == "generate" else [])],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -192,7 +203,8 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     assert json.loads((tmp / "generation.json").read_text()) == key_figures(metrics, generate_stage.KEY_FIGURES)
     samples = read_jsonl(tmp / "samples.jsonl")
     selected = ["adapted_4bit_selected", "adapted_selected", "base_full_vocab"]
-    assert {s["model"] for s in samples} == set(ROWS + selected) and len(samples) == 8 * 2 * 2
+    formed = ["base_formed", "adapted_formed"]  # generate.formed_rows, one poem per theme
+    assert {s["model"] for s in samples} == set(ROWS + selected + formed) and len(samples) == 8 * 2 * 2 + 2 * 2
     free = [s for s in samples if s["model"] == "base_full_vocab"]
     assert [(s["theme"], s["sample"]) for s in free] == [(s["theme"], s["sample"]) for s in samples
                                                          if s["model"] == "base"]
@@ -210,6 +222,17 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
         assert "cut_lines_mean" in m and "gate_failure_share" in m
         assert m["known_word_share_ci_low"] <= m["known_word_share"] <= m["known_word_share_ci_high"]
         assert m["n_words"] == sum(s["fluency"]["n_words"] for s in samples if s["model"] == row)
+    for row in ROWS + selected + formed:  # fluency judged by the base model as shipped
+        m = metrics[row]
+        assert m["base_judge_perplexity_ci_low"] <= m["base_judge_perplexity"] <= m["base_judge_perplexity_ci_high"]
+    for row in formed:  # the first request of each theme, in its form by the scanner, with the decoder's log
+        mine = [s for s in samples if s["model"] == row]
+        assert [(s["theme"], s["sample"]) for s in mine] == [("зима", 0), ("море", 0)]
+        assert all(s["compliance"]["all"] for s in mine), [s["text"] for s in mine]
+        m = metrics[row]
+        assert m["formed_poems"] == 2 and m["formed_seconds_per_poem"] > 0
+        assert m["base_judge_perplexity_ratio_to_free_ci_low"] <= m["base_judge_perplexity_ratio_to_free"] \
+            <= m["base_judge_perplexity_ratio_to_free_ci_high"]
     for split in ("val", "test"):  # her own poems: the floor a row's fluency is read against
         assert 0.5 < metrics[f"poet_{split}"]["known_word_share"] <= 1
         for part in ("meter", "feet", "scheme", "stanzas", "all"):
@@ -246,7 +269,7 @@ def test_generate_with_the_corpus_vocabulary_samples_only_train_tokens(workspace
     outs = ["samples_vocab.jsonl", "samples_vocab.md", "generation_vocab.json"]
     done = run(tmp, base, "generate", outs, data="gen_data", evaluate={"on_copy": "warn"},
                generate={"rows": ["base", "adapted"], "vocab": "corpus", "max_new_tokens": 24,
-                         "full_vocab_rows": [],
+                         "full_vocab_rows": [], "formed_rows": [],
                          "candidates": 1})
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp / "generation_vocab_detail.json").read_text())

@@ -20,7 +20,8 @@ def project(gemma_base, tmp_path_factory):
     root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], ["зима"])
     params = load_params(root / "params.yaml")
     poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny", scansion=False,
-                     train_poems=root / "data/processed/train.jsonl", index=root / "models/quoting_index.pkl")
+                     train_poems=root / "data/processed/train.jsonl", index=root / "models/quoting_index.pkl",
+                     word_table=root / "models/word_table.json")
     return root, params, poet
 
 
@@ -98,3 +99,44 @@ def test_a_poem_that_keeps_failing_is_withheld(project, monkeypatch):
     (poem,) = poet.write("зима", params.generate.decoding(), seed=0, n=1, models=("adapted",))["adapted"]
     assert poem["text"] == "" and not poem["gate"]["passed"] and poem["gate"]["resampled"] == 4
     assert poem["gate"]["reasons"] and "train:toy-0" in poem["gate"]["evidence"]
+
+
+def test_a_poem_in_a_form_is_the_form_decoders_and_passes_the_gate(project):
+    """write with a form goes through the generate stage's formed path: the same poems as
+    `sample_formed` on that prompt and seed, each gated; "auto" is the train poems' form."""
+    from qwen_qlora.config import FormSpec
+    from qwen_qlora.generation.form.formed import sample_formed
+
+    root, params, poet = project
+    form = poet.form_request(FormSpec("iamb", 4, "AABB", 1))
+    got = poet.write("зима", params.generate.decoding(), seed=5, n=2, models=("adapted", "base"), form=form)
+    for name in ("adapted", "base"):
+        want = sample_formed(poet.model, poet.tokenizer, poet.preset, [make_prompt(params.split, "зима")] * 2,
+                             [form] * 2, 5, params.generate.decoding(), poet.kit(), adapter=name == "adapted")
+        assert [p["text"] for p in got[name]] == [p["text"] for p in want]
+        assert all(p["gate"]["passed"] and p["formed"]["tokens"] > 0 for p in got[name])
+    auto = poet.form_request("auto")
+    assert (auto["meter"], auto["feet"], auto["scheme"], auto["n_stanzas"]) == ("iamb", 4, "ABAB", 2)
+    assert poet.form_request("free") is None
+
+
+def test_a_formed_poem_that_fails_the_gate_is_written_again_by_the_form_decoder(project, monkeypatch):
+    import qwen_qlora.generation.form.formed as formed
+    from fixtures.tiny_models import toy_records
+
+    _, params, poet = project
+    known = toy_records(1)[0]["completion"]
+    real, seeds = formed.sample_formed, []
+
+    def planted(*args, **kwargs):
+        out = real(*args, **kwargs)
+        seeds.append(args[5])
+        if len(seeds) == 1:
+            out[0]["text"] = known
+        return out
+
+    monkeypatch.setattr(formed, "sample_formed", planted)
+    form = poet.form_request("auto")
+    (poem,) = poet.write("зима", params.generate.decoding(), seed=2, n=1, models=("adapted",), form=form)["adapted"]
+    assert poem["gate"]["passed"] and poem["gate"]["resampled"] == 1 and poem["text"] != known
+    assert seeds == [2, 3] and "formed" in poem

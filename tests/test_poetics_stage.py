@@ -39,6 +39,16 @@ def judged(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("poetics")
     texts = write_judge_data(tmp / "data")
     write_samples(tmp / "samples.jsonl")
+    # a formed row: two poems in the form they asked for, one in another form than asked
+    from fixtures.formed_verses import QUATRAIN
+
+    from qwen_qlora.io import write_jsonl
+    from qwen_qlora.metrics.form_annotation import request_form
+
+    asked = [request_form("iamb", 4, "ABAB", 1)] * 2 + [request_form("trochee", 4, "ABAB", 1)]
+    write_jsonl(tmp / "samples.jsonl", [*read_jsonl(tmp / "samples.jsonl"), *(
+        {"model": "adapted_formed", "theme": "любовь", "seed": k, "text": QUATRAIN, "text_cut": QUATRAIN,
+         "form": form(), "form_cut": form(), "requested_form": r} for k, r in enumerate(asked))])
     (tmp / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     done = subprocess.run([sys.executable, str(ROOT / "stages" / "poetics.py"), str(tmp / "data"),
                            str(tmp / "samples.jsonl"), str(tmp / "attributor"), str(tmp / "poetics.json"),
@@ -96,3 +106,13 @@ def test_the_non_verse_check_set_is_reported_with_and_without_the_rule(judged):
     assert nv["n_refused_prose"] == nv["n_prose"]
     assert nv["n_given_p_author"] < nv["n_texts"] - nv["n_prose"] - nv["n_dialogue"]
     assert 0 <= nv["share_over_limit"] <= nv["n_given_p_author"] / nv["n_texts"]
+
+
+def test_formed_rows_are_scanned_again_against_their_requests(judged):
+    _, _, result = judged
+    f = result["adapted_formed"]
+    assert f["rescanned_request_meter_share"] == pytest.approx(2 / 3, abs=1e-4)
+    assert f["rescanned_request_lines_share"] == 1.0 and f["rescanned_request_stanzas_share"] == 1.0
+    assert f["repeated_rhyme_words_per_poem"] == 0 and f["top10_rhyme_pair_share"] == 1.0
+    assert f["known_word_share"] == 1.0
+    assert "rescanned_request_all_share" not in result["adapted"]  # free rows: the generate stage's figures

@@ -28,7 +28,8 @@ def server(gemma_base, tmp_path_factory):
     root = tiny_project(tmp_path_factory.mktemp("project"), gemma_base[0], THEMES, prompt_form="annotated")
     params = load_params(root / "params.yaml")
     poet = Poet.load(params, root / "models/adapter", base_dir=root / "models/base/tiny",
-                     train_poems=root / "data/processed/train.jsonl", index=root / "models/quoting_index.pkl")
+                     train_poems=root / "data/processed/train.jsonl", index=root / "models/quoting_index.pkl",
+                     word_table=root / "models/word_table.json")
     app = create_app(poet, THEMES, params.generate, {IAMB_WORDS: request_form("iamb", 4, "ABAB", 2)})
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -105,13 +106,19 @@ def test_same_seed_same_poems_and_settings_matter(server):
     assert a[0] == 200 and a[1] == b[1] and a[1] != c[1]
 
 
-def test_a_requested_form_changes_the_prompt(server):
+def test_the_form_picker_starts_at_params_and_free_is_one_switch_away(server):
     url, _ = server
-    plain = post(url, theme="море", seed="1", max_new_tokens="16")
-    formed = post(url, theme="море", seed="1", max_new_tokens="16", form=IAMB_WORDS)
-    assert formed[0] == 200 and f'<option value="{IAMB_WORDS}" selected>' in formed[1]
-    poems = [page.split('<section id="result">')[1] for _, page in (plain, formed)]
-    assert poems[0] != poems[1]   # another prompt, other poems from the same seed
+    default = post(url, theme="море", seed="1", max_new_tokens="16")
+    picked = post(url, theme="море", seed="1", max_new_tokens="16", form=IAMB_WORDS)
+    assert picked[0] == 200 and f'<option value="{IAMB_WORDS}" selected>' in picked[1]
+    # params.yaml's auto is the train poems' commonest form, the one picked here: the same poems
+    assert f"form: {IAMB_WORDS}" in default[1] and "form decoder" in default[1]
+    poems = [page.split('<section id="result">')[1] for _, page in (default, picked)]
+    assert poems[0] == poems[1]
+    free = post(url, theme="море", seed="1", max_new_tokens="16", form="free")
+    assert "form: free (no form decoder)" in free[1] and free[1].split('<section id="result">')[1] != poems[0]
+    typed = post(url, theme="море", seed="1", form_text="iamb 4 AABB x1")
+    assert typed[0] == 200 and "form: ямбом, 4 стопы, рифмовка AABB, 4 строки" in typed[1]
 
 
 def test_hostile_theme_is_text(server):
@@ -128,6 +135,7 @@ def test_hostile_theme_is_text(server):
     ({"theme": "зима", "top_p": "3"}, "generate.top_p: must be &lt;= 1, got 3.0"),
     ({"theme": "зима", "max_new_tokens": "9999"}, "generate.max_new_tokens: must be &lt;= 512, got 9999"),
     ({"theme": "зима", "form": "сонет"}, "form: &#39;сонет&#39; is not one of the offered forms"),
+    ({"theme": "зима", "form_text": "iamb 4 ABAB"}, "form: &#39;iamb 4 ABAB&#39; is not a form"),
 ])
 def test_bad_input_is_one_line_on_the_page(server, form, message):
     url, _ = server
@@ -142,7 +150,7 @@ def test_model_failure_is_one_line_on_the_page(server, monkeypatch):
         raise RuntimeError("CUDA out of memory\n  at some frame")
 
     monkeypatch.setattr(qwen_qlora.generation.decode, "decode", broken)
-    status, page = post(url, theme="зима")
+    status, page = post(url, theme="зима", form="free")
     assert status == 500 and "the model failed: RuntimeError: CUDA out of memory" in page
     assert "some frame" not in page and "Traceback" not in page
 
@@ -166,7 +174,7 @@ def test_requests_queue_on_one_model(server):
     qwen_qlora.generation.decode.decode = counting
     try:
         results = []
-        threads = [threading.Thread(target=lambda s=s: results.append(post(url, theme="зима", seed=str(s))))
+        threads = [threading.Thread(target=lambda s=s: results.append(post(url, theme="зима", seed=str(s), form="free")))
                    for s in range(3)]
         for t in threads:
             t.start()

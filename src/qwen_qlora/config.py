@@ -16,7 +16,7 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -542,6 +542,52 @@ class Decoding(Section):
     vocab: Literal["full", "corpus"]
 
 
+# Forms the form decoder writes (`generation.form`): a meter with its feet (ictuses for the
+# dolnik), a quatrain rhyme scheme and a stanza count, as "iamb 4 ABAB x3".
+FORM_METERS = ("iamb", "trochee", "dactyl", "amphibrach", "anapest", "dolnik")
+FORM_SCHEMES = ("ABAB", "AABB", "ABBA", "ABCB")
+FORM_MODES = ("auto", "free")
+MAX_FORM_FEET = 8
+MAX_FORM_STANZAS = 8
+
+
+class FormSpec(NamedTuple):
+    """A requested form in params' words: quatrains of `meter` with `feet` feet, rhymed
+    `scheme`, `stanzas` of them."""
+
+    meter: str
+    feet: int
+    scheme: str
+    stanzas: int
+
+    def __str__(self) -> str:
+        return f"{self.meter} {self.feet} {self.scheme} x{self.stanzas}"
+
+
+def parse_form(text: str, key: str = "generate.form") -> FormSpec | str:
+    """"auto" (the poet's commonest form), "free" (no form decoder) or a form such as
+    "iamb 4 ABAB x3" (meter, feet, quatrain scheme, stanzas); a ConfigError names `key`."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{key}: expected a string such as 'iamb 4 ABAB x3', 'auto' or 'free', got {text!r}")
+    words = text.split()
+    if len(words) == 1 and words[0] in FORM_MODES:
+        return words[0]
+    usage = (f"write 'auto', 'free' or '<meter> <feet> <scheme> x<stanzas>' such as 'iamb 4 ABAB x3' "
+             f"(meters {list(FORM_METERS)}, schemes {list(FORM_SCHEMES)})")
+    if len(words) != 4:
+        raise ConfigError(f"{key}: {text!r} is not a form; {usage}")
+    meter, feet, scheme, stanzas = words
+    check(meter in FORM_METERS, key, f"meter {meter!r} in {text!r} is not one of {list(FORM_METERS)}")
+    check(feet.isdigit() and 1 <= int(feet) <= MAX_FORM_FEET, key,
+          f"feet {feet!r} in {text!r} must be a whole number from 1 to {MAX_FORM_FEET}")
+    check(meter != "dolnik" or int(feet) >= 3, key, f"a dolnik needs 3 or more ictuses, got {feet} in {text!r}")
+    check(scheme.upper() in FORM_SCHEMES, key, f"scheme {scheme!r} in {text!r} is not one of {list(FORM_SCHEMES)}")
+    count = stanzas.lower().removeprefix("x")
+    check(stanzas.lower().startswith("x") and count.isdigit() and 1 <= int(count) <= MAX_FORM_STANZAS, key,
+          f"stanzas {stanzas!r} in {text!r} must be written x1 to x{MAX_FORM_STANZAS}")
+    return FormSpec(meter, int(feet), scheme.upper(), int(count))
+
+
 class GenerateParams(Section):
     """Sampling settings shared by every model row (the decoding ones: `decoding()`)."""
 
@@ -560,6 +606,9 @@ class GenerateParams(Section):
     candidates: int = Field(4, ge=1)
     vocab: Literal["full", "corpus"] = "corpus"
     full_vocab_rows: list[str] = Field(default_factory=lambda: ["base"])
+    form: str = "auto"
+    formed_rows: list[str] = Field(default_factory=lambda: ["base", "adapted"])
+    formed_per_theme: int = Field(4, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> GenerateParams:
@@ -568,8 +617,21 @@ class GenerateParams(Section):
               "only; remove verse from generate.rows")
         check(set(self.full_vocab_rows) <= set(self.rows), "generate.full_vocab_rows",
               f"must be a subset of generate.rows, got {self.full_vocab_rows}")
+        check(set(self.formed_rows) <= set(self.rows), "generate.formed_rows",
+              f"must be a subset of generate.rows, got {self.formed_rows}")
+        self.form_spec()  # "auto", "free" or a form, named generate.form
+        check(self.form_spec() != "free" or not self.formed_rows, "generate.formed_rows",
+              "must be [] when generate.form is 'free' (no poem is formed)")
+        check(self.formed_per_theme <= self.samples_per_theme, "generate.formed_per_theme",
+              f"{self.formed_per_theme} is more than generate.samples_per_theme ({self.samples_per_theme}); "
+              "the formed rows take the free rows' first requests")
         self.decoding()  # the decoding fields' ranges, named generate.<key>
         return self
+
+    def form_spec(self, override: str | None = None) -> FormSpec | str:
+        """generate.form (or a person's `override` of it) parsed: "auto", "free" or a FormSpec."""
+        return parse_form(self.form if override is None else override,
+                          "generate.form" if override is None else "form")
 
     def decoding(self, **overrides: Any) -> Decoding:
         """The decoding settings of this section with a person's overrides (None = keep
@@ -586,6 +648,13 @@ class AnnotateParams(Section):
     """Form annotation of the target poet's poems (meter, rhyme, stanzas)."""
 
     min_regularity: float = Field(0.8, gt=0, le=1)
+
+
+class WordsParams(Section):
+    """The stressed word table the form decoder writes with (the words stage)."""
+
+    min_count: int = Field(2, ge=1)
+    rhyme_min_count: int = Field(5, ge=1)
 
 
 class PoeticsParams(Section):
@@ -609,6 +678,7 @@ class Params(Section):
     corpus: CorpusParams = Field(default_factory=CorpusParams)
     clean: CleanParams = Field(default_factory=CleanParams)
     annotate: AnnotateParams = Field(default_factory=AnnotateParams)
+    words: WordsParams = Field(default_factory=WordsParams)
     split: SplitParams = Field(default_factory=SplitParams)
     model: ModelParams = Field(default_factory=ModelParams)
     quant: QuantParams = Field(default_factory=QuantParams)

@@ -53,13 +53,24 @@ ROWS: dict[str, Row] = {
 # Rows the generate stage derives from a model row: by choosing among its candidates, or by
 # sampling it again from the whole vocabulary (`generate.full_vocab_rows`) where the other
 # rows sample only the train poems' tokens, so the restriction's effect is seen.
+# A formed row (`generate.formed_rows`) is the model row written again by the form decoder
+# (`generation.form`: every line in the requested meter, rhymed under the requested scheme).
 SELECTED_SUFFIX = "_selected"
 FULL_VOCAB_SUFFIX = "_full_vocab"
+FORMED_SUFFIX = "_formed"
 SELECTED_LABELS = {"adapted_selected": "adapted, best of N candidates by form and style (selection, not learning)",
-                   "base_full_vocab": "base, sampled from the whole vocabulary (the other rows: train poems' tokens)"}
+                   "base_full_vocab": "base, sampled from the whole vocabulary (the other rows: train poems' tokens)",
+                   "base_formed": "base, written by the form decoder (meter and rhyme by construction)",
+                   "base_fewshot_formed": "base, few-shot, written by the form decoder",
+                   "adapted_formed": "adapted, written by the form decoder (meter and rhyme by construction)"}
 
 
 def row_of(name: str) -> str:
     """The model row a sample row comes from: "adapted_selected" -> "adapted",
-    "base_full_vocab" -> "base"."""
-    return name.removesuffix(SELECTED_SUFFIX).removesuffix(FULL_VOCAB_SUFFIX)
+    "base_full_vocab" -> "base", "adapted_formed" -> "adapted"."""
+    return name.removesuffix(SELECTED_SUFFIX).removesuffix(FULL_VOCAB_SUFFIX).removesuffix(FORMED_SUFFIX)
+
+
+def is_formed(name: str) -> bool:
+    """Was this sample row written by the form decoder?"""
+    return name.endswith(FORMED_SUFFIX)

@@ -1,7 +1,8 @@
 """The `qwen-qlora` command for people.
 
     qwen-qlora scan poem.txt               stresses, meter, rhyme scheme (and p_author)
-    qwen-qlora write "тема" -n 2           poems from the trained adapter on a theme
+    qwen-qlora write "тема" -n 2           poems from the trained adapter on a theme, in the
+                                           poet's commonest form (--form "iamb 4 ABAB x3", --free)
     qwen-qlora compare "тема"              base and adapted poems side by side
     qwen-qlora serve                       a local demo page on http://127.0.0.1:7860
     qwen-qlora merge --out merged/         the adapter merged into a bf16 copy of the base
@@ -127,6 +128,33 @@ VOCAB = typer.Option(None, "--vocab", help="corpus: sample only the train poems'
                      "default; full: the whole vocabulary. (default: params.yaml generate)")
 
 
+FORM = typer.Option(None, "--form", help="The form the form decoder writes: '<meter> <feet> <scheme> x<stanzas>' such "
+                   "as 'iamb 4 ABAB x3', 'auto' (the poet's commonest form) or 'free'. (default: params.yaml "
+                   "generate.form)")
+FREE = typer.Option(False, "--free", help="Sample freely, without the form decoder.")
+
+
+def _form_spec(p: Any, form: str | None, free: bool, meter: str | None = None, feet: int | None = None,
+               scheme: str = "ABAB", stanzas: int = 3) -> Any:
+    """The form asked for (`config.parse_form`): --free, --form, --meter/--feet/--scheme/--stanzas
+    (the same form in parts), else params.yaml's generate.form. Checked before the model loads."""
+    from qwen_qlora.config import parse_form
+
+    asked = [name for name, given in (("--free", free), ("--form", form is not None), ("--meter", meter is not None))
+             if given]
+    if len(asked) > 1:
+        raise ValueError(f"{' and '.join(asked)} ask for different things; give one of them")
+    if free:
+        return "free"
+    if form is not None:
+        return p.generate.form_spec(form)
+    if meter is not None:
+        if feet is None:
+            raise ValueError("--feet is needed with --meter: the form decoder writes a fixed number of feet per line")
+        return parse_form(f"{meter} {feet} {scheme} x{stanzas}", "--meter/--feet/--scheme/--stanzas")
+    return p.generate.form_spec()
+
+
 @app.command()
 @readable_errors
 def scan(
@@ -165,28 +193,31 @@ def write(
     vocab: str | None = VOCAB,
     base_only: bool = typer.Option(False, "--base", help="Use the base model (adapter off)."),
     scansion: bool = typer.Option(False, "--scan", help="Show meter, rhyme and p_author under each poem."),
-    meter: str | None = typer.Option(None, "--meter", help="Ask for a meter: iamb, trochee, dactyl, amphibrach, "
-                                     "anapest or dolnik (names the form in the prompt)."),
+    form: str | None = FORM,
+    free: bool = FREE,
+    meter: str | None = typer.Option(None, "--meter", help="The form in parts: a meter (iamb, trochee, dactyl, "
+                                     "amphibrach, anapest or dolnik), with --feet, --scheme, --stanzas."),
     feet: int | None = typer.Option(None, "--feet", help="Feet (stresses for the dolnik) per line, with --meter."),
-    scheme: str | None = typer.Option("ABAB", "--scheme", help="Quatrain rhyme scheme with --meter: ABAB, AABB, "
-                                      "ABBA, ABCB, or 'none' for blank verse."),
+    scheme: str = typer.Option("ABAB", "--scheme", help="Quatrain rhyme scheme with --meter: ABAB, AABB, ABBA, ABCB."),
     stanzas: int = typer.Option(3, "--stanzas", help="Quatrains, with --meter."),
     params: Path = PARAMS,
     adapter: Path = ADAPTER,
 ) -> None:
-    """Write poems on a theme with the trained adapter (or the base model), in a form
-    if you ask for one.
+    """Write poems on a theme with the trained adapter (or the base model). The form
+    decoder writes them in params.yaml's generate.form (auto: the poet's commonest form),
+    or the form you ask for; --free samples without it.
 
-    Example: [bold]qwen-qlora write "разлука" -n 2 --meter iamb --feet 4 --scheme ABAB --stanzas 3[/bold]
+    Example: [bold]qwen-qlora write "разлука" -n 2 --form "iamb 4 ABAB x3"[/bold]
     """
-    from qwen_qlora.metrics.form_annotation import describe_form, request_form
+    from qwen_qlora.metrics.form_annotation import describe_form
 
     check_theme(theme)  # before the model loads
-    form = request_form(meter, feet, None if scheme == "none" else scheme, stanzas) if meter else None
     p = _params(params)
+    spec = _form_spec(p, form, free, meter, feet, scheme, stanzas)
     decoding = _decoding(p, temperature, top_p, max_new_tokens, repetition_penalty, vocab)
     check_request(seed, n)
     poet = _load_poet(p, adapter, scansion)
+    form = poet.form_request(spec)
     model = "base" if base_only else "adapted"
     poems = poet.write(theme, decoding, seed, n, (model,), form)[model]
     for i, poem in enumerate(poems, 1):
@@ -209,21 +240,29 @@ def compare(
     repetition_penalty: float | None = REP,
     vocab: str | None = VOCAB,
     scansion: bool = typer.Option(True, "--scan/--no-scan", help="Meter, rhyme and p_author under each poem."),
+    form: str | None = FORM,
+    free: bool = FREE,
     params: Path = PARAMS,
     adapter: Path = ADAPTER,
 ) -> None:
-    """Print base and adapted poems on one theme side by side (same prompt and seed).
+    """Print base and adapted poems on one theme side by side (same prompt, seed and form).
 
-    Example: [bold]qwen-qlora compare "море" --seed 7[/bold]
+    Example: [bold]qwen-qlora compare "море" --seed 7 --form "trochee 4 ABAB x2"[/bold]
     """
+    from qwen_qlora.metrics.form_annotation import describe_form
+
     check_theme(theme)  # before the model loads
     p = _params(params)
+    spec = _form_spec(p, form, free)
     decoding = _decoding(p, temperature, top_p, max_new_tokens, repetition_penalty, vocab)
     check_request(seed, n)
     poet = _load_poet(p, adapter, scansion)
-    result = poet.write(theme, decoding, seed, n)
-    table = Table(title=f"{theme} (seed {seed}, temperature {decoding.temperature}, top-p {decoding.top_p}, "
-                        f"max {decoding.max_new_tokens} new tokens, {decoding.vocab} vocabulary)", show_lines=True)
+    asked = poet.form_request(spec)
+    result = poet.write(theme, decoding, seed, n, form=asked)
+    how = (f"form decoder: {describe_form(asked)}" if asked else
+           f"free, max {decoding.max_new_tokens} new tokens, {decoding.vocab} vocabulary")
+    table = Table(title=f"{theme} (seed {seed}, temperature {decoding.temperature}, top-p {decoding.top_p}, {how})",
+                  show_lines=True)
     table.add_column("base", overflow="fold")
     table.add_column("adapted", overflow="fold")
     for base, adapted in zip(result["base"], result["adapted"], strict=True):
@@ -254,20 +293,21 @@ def serve(
     p = _params(params)
     poet = _load_poet(p, adapter, scansion=True)
     console.print(f"demo page on http://{host}:{port} (Ctrl+C stops it)")
-    run(create_app(poet, list(p.generate.themes), p.generate, _offered_forms(p)), host, port)
+    run(create_app(poet, list(p.generate.themes), p.generate, _offered_forms()), host, port)
 
 
-def _offered_forms(p: Any) -> dict[str, dict]:
-    """The poet's commonest rhymed quatrain forms (train poems), by their words; none when
-    the adapter was trained without forms in its prompts or the split is not there."""
+def _offered_forms() -> dict[str, dict]:
+    """The poet's commonest rhymed quatrain forms (train poems), by their words, for the
+    demo page's form picker; none when the split is not there."""
     from qwen_qlora.io import read_jsonl
     from qwen_qlora.metrics.form_annotation import common_forms, describe_form
 
     train = Path("data/processed/train.jsonl")
-    if p.split.prompt_form == "none" or not train.exists():
+    if not train.exists():
         return {}
     forms = [r["form"] for r in read_jsonl(train) if r.get("form")]
-    return {describe_form(f): f for f in common_forms(forms, 6)} if forms else {}
+    return {describe_form(f): {k: v for k, v in f.items() if k != "count"} for f in common_forms(forms, 6)} \
+        if forms else {}
 
 
 @app.command()

@@ -3,7 +3,9 @@ with the same seed, each with its scansion (stresses, meter, rhyme schemes, p_au
 
 Used by `qwen-qlora write`, `qwen-qlora compare` and the demo page (`qwen-qlora serve`).
 One lock around generation makes concurrent requests wait their turn (a queue) instead
-of interleaving on one model.
+of interleaving on one model. A poem asked in a form is written by the form decoder
+through the generate stage's own path (`generation.form.formed.sample_formed`), a free
+one by its sampler (`generation.decode.sample`); both pass the same quoting gate.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ MAX_THEME_CHARS = 100
 MAX_POEMS = 8
 TRAIN_POEMS = Path("data/processed/train.jsonl")  # the corpus vocabulary's source (generate.vocab: corpus)
 QUOTING_INDEX = Path("models/quoting_index.pkl")  # every known text (the generate stage's output)
+WORD_TABLE = Path("models/word_table.json")  # the form decoder's words (the words stage's output)
 MAX_RESAMPLES = 4  # an adapted poem that fails the quoting gate is written again, with the next seeds
 
 
@@ -46,15 +49,18 @@ class Poet:
     `config.Decoding`, so a poem people get is sampled as the measured ones are."""
 
     def __init__(self, model: Any, tokenizer: Any, preset: Any, split: Any, gate: Any,
-                 stresser: Any = None, attributor: Any = None, train_poems: Path = TRAIN_POEMS) -> None:
+                 stresser: Any = None, attributor: Any = None, train_poems: Path = TRAIN_POEMS,
+                 word_table: Path = WORD_TABLE, rhyme_min_count: int = 5) -> None:  # words.rhyme_min_count
         self.model, self.tokenizer, self.preset, self.gate = model, tokenizer, preset, gate
         self.split, self.stresser, self.attributor = split, stresser, attributor
         self.train_poems, self._vocab = Path(train_poems), None
+        self.word_table, self._kit, self.rhyme_min_count = Path(word_table), None, rhyme_min_count
         self._lock = threading.Lock()
 
     @classmethod
     def load(cls, params: Any, adapter_dir: Path, base_dir: Path | None = None, attributor_path: Path | None = None,
-             scansion: bool = True, train_poems: Path = TRAIN_POEMS, index: Path = QUOTING_INDEX) -> Poet:
+             scansion: bool = True, train_poems: Path = TRAIN_POEMS, index: Path = QUOTING_INDEX,
+             word_table: Path = WORD_TABLE) -> Poet:
         """The prepared base in 16/32 bits with the trained adapter: "adapted" is what people
         deploy (and what `merge` folds), "base" the model as shipped (adapter off). The NF4
         base is a training device, so it is not loaded here. The quoting gate loads the
@@ -74,7 +80,29 @@ class Poet:
             if attributor_path is not None and attributor_path.exists():
                 from qwen_qlora.metrics.style import load_attributor
                 attributor = load_attributor(attributor_path)
-        return cls(model, tokenizer, params.model.selected, params.split, gate, stresser, attributor, train_poems)
+        return cls(model, tokenizer, params.model.selected, params.split, gate, stresser, attributor, train_poems,
+                   word_table, params.words.rhyme_min_count)
+
+    def form_request(self, spec: Any) -> dict | None:
+        """The form decoder's request for a parsed form (`GenerateParams.form_spec`): None
+        for "free", the poet's commonest form of the train poems for "auto"."""
+        from qwen_qlora.generation.form.formed import form_request
+        from qwen_qlora.io import read_jsonl
+
+        if spec != "auto":
+            return form_request(spec, [])
+        if not self.train_poems.is_file():
+            raise ValueError(f"{self.train_poems}: not found; the form 'auto' is the poet's commonest form among "
+                             "the train poems: run `dvc repro split`, or name a form (--form 'iamb 4 ABAB x3')")
+        return form_request(spec, [r["form"] for r in read_jsonl(self.train_poems) if r.get("form")])
+
+    def kit(self) -> Any:
+        """The form decoder's word table for this tokenizer (loaded once)."""
+        if self._kit is None:
+            from qwen_qlora.generation.form.formed import FormKit
+
+            self._kit = FormKit.load(self.word_table, self.tokenizer, self.rhyme_min_count)
+        return self._kit
 
     def vocab(self, decoding: Any) -> Any:
         """The token subset `decoding.vocab: corpus` samples from: the encoded train poems'
@@ -96,14 +124,15 @@ class Poet:
         """{model: [poem, ...]}; each poem {text, prompt, new_tokens, stopped_at_eos, gate, scan?}.
         `decoding`: `params.generate.decoding(...)`. The same theme, decoding and seed give the
         same poems, and the same poem as the generate stage's sampler on that prompt. `form`:
-        a requested form (`form_annotation.request_form`), named in the prompt as in training.
+        a requested form (`form_request`); the form decoder writes it (poem i seeded `seed +
+        i`, as the stage's formed rows), and the prompt names it only where training did
+        (split.prompt_form: annotated). None: free sampling.
 
         Every poem passes the quoting gate (`gate`: passed, reasons, the known poem a near
         line resembles, resampled). An adapted poem that fails is written again with the
         next seeds, up to MAX_RESAMPLES times; one that still fails is withheld (text
         empty). Base poems (the model as shipped, for comparison) get the verdict only."""
-        from qwen_qlora.generation.decode import sample  # torch/peft: imported when poems are written
-        from qwen_qlora.metrics.poetics import scan_poem
+        from qwen_qlora.metrics.poetics import scan_poem  # torch/peft: imported when poems are written
         from qwen_qlora.model.prompts import make_prompt
 
         theme = check_theme(theme)
@@ -111,18 +140,14 @@ class Poet:
         unknown = set(models) - set(MODELS)
         if unknown:
             raise ValueError(f"unknown model {sorted(unknown)}; choose from {list(MODELS)}")
-        if form is not None and self.split.prompt_form == "none":
-            raise ValueError("this adapter was trained on prompts that name no form (split.prompt_form: none); "
-                             "leave out --meter/--scheme/--stanzas or train with split.prompt_form: annotated")
         prompt = make_prompt(self.split, theme, form)
         out = {}
         with self._lock:
-            vocab = self.vocab(decoding)
+            vocab = self.vocab(decoding) if form is None else None
             for name in models:
-                (poems,) = sample(self.model, self.tokenizer, self.preset, [prompt], n, seed, decoding,
-                                  adapter=name == "adapted", vocab=vocab)
+                poems = self._sample(prompt, form, n, seed, decoding, name == "adapted", vocab)
                 if name == "adapted":
-                    poems = [self._gated(poem, prompt, decoding, seed + n + i * MAX_RESAMPLES, vocab)
+                    poems = [self._gated(poem, prompt, form, decoding, seed + n + i * MAX_RESAMPLES, vocab)
                              for i, poem in enumerate(poems)]
                 else:
                     for poem in poems:
@@ -140,20 +165,29 @@ class Poet:
         return {"passed": verdict["passed"], "reasons": verdict["reasons"], "evidence": verdict["evidence"],
                 "resampled": resampled}
 
-    def _gated(self, poem: dict, prompt: str, decoding: Any, next_seed: int, vocab: Any) -> dict:
+    def _sample(self, prompt: str, form: dict | None, n: int, seed: int, decoding: Any, adapter: bool,
+                vocab: Any) -> list[dict]:
+        """`n` poems on one prompt: the form decoder's when a form is asked, else the sampler's."""
+        from qwen_qlora.generation import decode
+        from qwen_qlora.generation.form import formed
+
+        if form is not None:
+            return formed.sample_formed(self.model, self.tokenizer, self.preset, [prompt] * n, [form] * n, seed,
+                                        decoding, self.kit(), adapter=adapter)
+        (poems,) = decode.sample(self.model, self.tokenizer, self.preset, [prompt], n, seed, decoding,
+                                 adapter=adapter, vocab=vocab)
+        return poems
+
+    def _gated(self, poem: dict, prompt: str, form: dict | None, decoding: Any, next_seed: int, vocab: Any) -> dict:
         """The poem if it passes the gate, else the first of up to MAX_RESAMPLES more that
         does (seeds `next_seed`, `next_seed + 1`, ...), else the last one withheld."""
-        from qwen_qlora.generation.decode import sample
-
         verdict = self._verdict(poem["text"], 0)
         for tries in range(1, MAX_RESAMPLES + 1):
             if verdict["passed"]:
                 break
             log.info("quoting gate: %s; writing it again (seed %d)", "; ".join(verdict["reasons"]),
                      next_seed + tries - 1)
-            (again,) = sample(self.model, self.tokenizer, self.preset, [prompt], 1, next_seed + tries - 1,
-                              decoding, adapter=True, vocab=vocab)
-            poem = again[0]
+            (poem,) = self._sample(prompt, form, 1, next_seed + tries - 1, decoding, True, vocab)
             verdict = self._verdict(poem["text"], tries)
         if not verdict["passed"]:
             poem = {**poem, "text": ""}  # withheld: never delivered

@@ -1,6 +1,9 @@
 """The demo page: `qwen-qlora serve` starts a local web app on 127.0.0.1 where a person
-types (or picks) a theme, sets the sampling, and gets base and adapted poems side by side
-with their scansion and flags.
+types (or picks) a theme, sets the sampling and the form, and gets base and adapted poems
+side by side with their scansion and flags. The form picker starts at params.yaml's
+generate.form (auto: the poet's commonest form, written by the form decoder); "free"
+samples without the decoder; the poet's common forms are offered, and any form may be
+typed ("iamb 4 ABAB x3").
 
 Why Flask and not Gradio: Gradio is what this field's demos use, but it pulls in a
 large stack (FastAPI, uvicorn, httpx, pandas, a bundled front end of several MB), loads
@@ -26,6 +29,7 @@ from flask import Flask, render_template, request
 from jinja2 import ChoiceLoader, PackageLoader
 
 from qwen_qlora.app.poet import MODELS, Poet
+from qwen_qlora.metrics.form_annotation import describe_form
 
 log = logging.getLogger("qwen_qlora.app.serve")
 FIELDS = {"temperature": float, "top_p": float, "max_new_tokens": int, "repetition_penalty": float}
@@ -47,10 +51,24 @@ def _form_settings(form: Any, generate: Any) -> tuple[Any, int]:
     return generate.decoding(**values), seed
 
 
+def _asked_form(poet: Poet, generate: Any, asked: str, typed: str, forms: dict[str, dict]) -> dict | None:
+    """The form decoder's request from the picker (`asked`) or the typed form: a typed form
+    wins; "" is params.yaml's generate.form, "free" no form."""
+    if typed:
+        return poet.form_request(generate.form_spec(typed))
+    if asked == "free":
+        return None
+    if asked:
+        if asked not in forms:
+            raise ValueError(f"form: {asked!r} is not one of the offered forms")
+        return forms[asked]
+    return poet.form_request(generate.form_spec())
+
+
 def create_app(poet: Poet, themes: list[str], generate: Any, forms: dict[str, dict] | None = None) -> Flask:
     """The Flask app around a loaded Poet; `generate`: params.yaml's generate section, whose
-    decoding the page starts from; `forms`: requestable forms by their words
-    (`form_annotation.describe_form`), offered beside "any form"."""
+    decoding and form the page starts from; `forms`: the poet's common forms by their words
+    (`form_annotation.describe_form`), offered beside params.yaml's form and "free"."""
     forms = forms or {}
     defaults = {**{k: getattr(generate.decoding(), k) for k in FIELDS}, "seed": 0}
     app = Flask(__name__, template_folder="templates")
@@ -62,29 +80,30 @@ def create_app(poet: Poet, themes: list[str], generate: Any, forms: dict[str, di
     def index() -> Any:
         form = request.form if request.method == "POST" else {}
         theme = form.get("pick") or form.get("theme", "")  # a picked theme button, else the typed one
-        asked = form.get("form", "")
-        sampling, result, error, status = defaults, None, None, 200
+        asked, typed = form.get("form", ""), (form.get("form_text") or "").strip()
+        sampling, result, error, status, written_in = defaults, None, None, 200, None
         if request.method == "POST":
             try:
                 decoding, seed = _form_settings(form, generate)
                 sampling = {**{k: getattr(decoding, k) for k in FIELDS}, "seed": seed}
-                if asked and asked not in forms:
-                    raise ValueError(f"form: {asked!r} is not one of the offered forms")
-                result = poet.write(theme, decoding, seed, form=forms.get(asked))
+                request_ = _asked_form(poet, generate, asked, typed, forms)
+                result = poet.write(theme, decoding, seed, form=request_)
+                written_in = describe_form(request_) if request_ else "free (no form decoder)"
             except ValueError as err:  # the person's input: say what to change
                 error, status = str(err), 400
             except Exception as err:  # noqa: BLE001 (anything else: one line on the page, details in the log)
                 log.exception("generation failed for theme %r", theme)
                 error, status = f"the model failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}", 500
         return render_template("serve.html.j2", themes=themes, theme=theme, sampling=sampling, result=result,
-                               models=MODELS, error=error, forms=list(forms), asked=asked), status
+                               models=MODELS, error=error, forms=list(forms), asked=asked, typed=typed,
+                               default_form=generate.form, written_in=written_in), status
 
     @app.errorhandler(404)
     @app.errorhandler(405)
     def not_here(err: Any) -> Any:
         return render_template("serve.html.j2", themes=themes, theme="", sampling=defaults, result=None,
                                models=MODELS, error=f"{err.code}: {err.name}; the page is at /", forms=list(forms),
-                               asked=""), err.code
+                               asked="", typed="", default_form=generate.form, written_in=None), err.code
 
     return app
 

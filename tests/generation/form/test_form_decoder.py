@@ -91,3 +91,31 @@ def test_a_partner_without_rhyme_sends_the_decoder_back(tiny, char_tok, toy_tabl
     assert [ln["line"] for ln in log["lines"]] == list(range(8))
     back = log["backtracks"][0]
     assert back["to"] < back["line"] and back["gave_up"]
+
+
+def test_capitals_as_the_poet_writes_them_and_no_sentence_break_before_the_rhyme_word(tiny, char_tok, toy_table,
+                                                                                   parts):
+    """Lines open capitalised; a word inside a line is capitalised only after . ! ? …;
+    a line's last word never follows a sentence break."""
+    import re
+
+    model, preset = tiny
+    form = request_form("iamb", 4, "ABAB", stanzas=2)
+    for seed in range(4):
+        out = write_formed(model, char_tok, preset, "Тема", form, toy_table, Sampling(1.2, 1.0, 1.0, top_k=0), seed,
+                           lexicon=parts[0], index=parts[1])
+        for line in filter(None, out["text"].split("\n")):
+            assert line[0].isupper(), line
+            words = re.findall(r"[^\s]+", line)
+            for before, word in zip(words, words[1:]):
+                if word[0].isupper():
+                    assert before[-1] in ".!?…", line
+            last = re.findall(r"[а-яёА-ЯЁ]+", line)[-1]
+            assert not re.search(r"[.!?…]\s*" + last + r"\W*$", line), line
+
+
+def test_rare_words_carry_a_prior_and_common_ones_none():
+    from qwen_qlora.generation.form.lexicon import RARE_COUNT, rare_prior
+
+    assert rare_prior(RARE_COUNT) == rare_prior(10 * RARE_COUNT) == 0
+    assert rare_prior(2) < rare_prior(5) < 0

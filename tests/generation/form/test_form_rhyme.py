@@ -57,3 +57,11 @@ def test_abcb_keeps_its_unrhymed_lines_apart(toy_table):
     ends = {0: (toy_table.index("весною"), 0), 1: (toy_table.index("звезда"), 0)}
     third = {toy_table.entries[i].text for i, _ in index.final_candidates(plans[2], ends, plans)}
     assert third and not third & {"тобою", "луною", "волною"}
+
+
+def test_words_that_lean_on_the_next_never_end_a_line_and_rare_words_can_be_kept_off(toy_table):
+    from qwen_qlora.generation.form.rhyme import RhymeIndex
+
+    ends = {toy_table.entries[i].text for i, _ in RhymeIndex(toy_table).by_clausula[0]}
+    assert {"ночь", "звезда"} <= ends and not ends & {"и", "в", "с"}
+    assert not RhymeIndex(toy_table, min_count=1000).by_clausula[0]

@@ -79,3 +79,10 @@ def test_vowelless_forms_other_than_prepositions_are_left_out(stresser, char_tok
     table = build_word_table(["А. Т. шёл в сад с братом, т"], stresser, char_tok)
     assert table.get("в") is not None and table.get("с") is not None
     assert table.get("т") is None and table.get("шёл") is not None
+
+
+def test_corpus_coverage_counts_word_occurrences_in_the_table(toy_table):
+    from qwen_qlora.generation.form.words import corpus_coverage
+
+    # "ночь" twice and "зюзя" (not in the table) once: 2 of 3 occurrences covered
+    assert corpus_coverage(toy_table, ["Ночь, ночь, зюзя"]) == 2 / 3

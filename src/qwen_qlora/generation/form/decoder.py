@@ -9,7 +9,10 @@ allowed options; the seed fixes the draw):
 - at a word start: first tokens of table words whose shape (syllables, stress) keeps
   the line live in the meter automaton (`meter.live_states`), or that may end the line
   as one of its planned rhyme words (`rhyme.RhymeIndex.final_candidates`); after a
-  word, also a punctuation mark;
+  word, also a punctuation mark; spelt as the poet does (`Lexicon`: capitalised at a
+  line start and after . ! ? …, lowercase elsewhere); a rhyme word never follows a
+  sentence break (". Луна" closing a line reads as a filler), and rare words carry the
+  lexicon's rare-word prior;
 - inside a word: the tokens that continue an allowed word, and, where the word read so
   far is itself allowed, closing it: the model's mass on tokens that start something
   else (`Lexicon.boundary`);
@@ -29,6 +32,7 @@ written (`words` module).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,13 +46,17 @@ from qwen_qlora.generation.form.rhyme import Choice, LinePlan, RhymeIndex, plan_
 from qwen_qlora.generation.form.words import WordTable
 from qwen_qlora.model.adapted import adapter_switch
 from qwen_qlora.model.head import backbone_and_head, logit_transform
-from qwen_qlora.model.prompts import prompt_ids
+from qwen_qlora.model.prompts import Shot, prompt_ids
 
 MAX_PUNCTUATION = 2   # punctuation tokens in a row (",", " —")
 
 
 class DeadEnd(Exception):
     """No allowed continuation: the caller backs off."""
+
+
+class GaveUp(RuntimeError):
+    """The decoder backed off `max_backtracks` times without finishing the poem."""
 
 
 class _Model:
@@ -128,14 +136,18 @@ class FormWriter:
                 scores[cols] = torch.where(picked < 0, picked * p, picked / p)
         return scores / self.sampling.temperature if self.sampling.temperature != 1.0 else scores
 
-    def _choose(self, columns: np.ndarray, extra: list[float], record: bool = False) -> int:
+    def _choose(self, columns: np.ndarray, extra: list[float], record: bool = False,
+                bias: np.ndarray | None = None) -> int:
         """Index into columns + extra (extra: logits of pseudo-options such as closing a
-        word), sampled from the allowed options only. `record`: log the model's own
-        probability mass on the allowed columns (at word starts)."""
+        word), sampled from the allowed options only; `bias`: a prior added to each
+        option's logit (the rare-word prior). `record`: log the model's own probability
+        mass on the allowed columns (at word starts)."""
         if len(columns) + len(extra) == 0:
             raise DeadEnd
         scores = self._scores()
         values = torch.cat([scores[torch.from_numpy(columns)], torch.tensor(extra, dtype=torch.float32)])
+        if bias is not None:
+            values = values + torch.from_numpy(np.asarray(bias, dtype=np.float32))
         if record:
             raw = torch.log_softmax(self.lm.logits, -1)
             self.log["allowed_mass"].append(float(torch.logsumexp(raw[torch.from_numpy(columns)], 0).exp()))
@@ -179,7 +191,12 @@ class FormWriter:
             cont = [k for k, (n, s) in enumerate(self.lex.shapes)
                     if not (n == 0 and (prev_empty or n_words == 0))
                     and (nxt := auto.step(state, n, s)) is not None and live(nxt)]
-            ends = [k for k, (n, s) in enumerate(self.lex.shapes) if n and auto.ends(state, n, s)]
+            # a preposition ("в", "с") leads into a word of the line, never into the rhyme word
+            # (". В лёд." closing a line is a filler), so it needs a word to lead into
+            if not any(self.lex.shapes[k][0] for k in cont):
+                cont = []
+            ends = [] if prev_empty else [k for k, (n, s) in enumerate(self.lex.shapes)
+                                          if n and auto.ends(state, n, s)]
             start = len(self.tokens)
             try:
                 word = self._word(state, line, cont, ends, marks, by_entry, banned_here.get(n_words, set()))
@@ -214,7 +231,7 @@ class FormWriter:
         out: dict[str, Any] = {}
         for name, trie in self.lex.tries.items():
             marks: dict[int, int] = {}
-            spell = (0, 2) if name == "mid" else (1, 3)
+            spell = self.lex.spell[name]
             for c in finals:
                 e = self.lex.table.entries[c[0]]
                 bit = 1 << self.lex.shape_id[final_shape[c]]
@@ -232,30 +249,37 @@ class FormWriter:
         """Sample one word (punctuation before it allowed); return (entry, stress index,
         ends the line)."""
         at_start = not line.words
-        name = "start" if at_start else "mid"
-        trie, root, fmarks = self.lex.tries[name], self.lex.root[name], marks[name]
         cont_bits = sum(1 << k for k in cont)
         end_bits = sum(1 << k for k in ends)
-        # punctuation goes after a word with a vowel, never after "в" or "с"
+        # punctuation goes after a word with a vowel, never after "в" or "с"; no sentence
+        # break where only the rhyme word may follow
         after_word = not at_start and self.lex.table.entries[line.words[-1][0]].n_syllables > 0
         punct_left = MAX_PUNCTUATION if after_word else 0
+        allowed_punct = [t for t in self.lex.punctuation if cont or t not in self.lex.sentence_end]
+        name = "start" if at_start else "mid"
         while True:  # the word's first token, or punctuation before it
+            root = self.lex.root[name]
             rows = root.member[:, cont].any(1) if cont else np.zeros(len(root.nodes), dtype=bool)
             if end_bits:
                 for row, bits in marks["root_" + name]:
                     if bits & end_bits:
                         rows[row] = True
             columns = root.columns[rows]
-            punct = np.array([self.lex.column[t] for t in self.lex.punctuation] if punct_left else [],
-                             dtype=np.int64)
-            pick = self._choose(np.concatenate([columns, punct]), [], record=True)
+            punct = np.array([self.lex.column[t] for t in allowed_punct] if punct_left else [], dtype=np.int64)
+            bias = np.concatenate([root.bias[rows], np.zeros(len(punct))])
+            pick = self._choose(np.concatenate([columns, punct]), [], record=True, bias=bias)
             if pick >= len(columns):
-                self._emit(self.lex.punctuation[pick - len(columns)])
+                mark = allowed_punct[pick - len(columns)]
+                self._emit(mark)
                 punct_left = 0
+                if mark in self.lex.sentence_end:  # a new sentence: capitalised, not the rhyme word nor "В"
+                    name, end_bits = "cap", 0
+                    cont = [k for k in cont if self.lex.shapes[k][0]]
                 continue
             token = int(root.tokens[rows][pick])
             node = int(root.nodes[rows][pick])
             break
+        trie, fmarks, node_bias = self.lex.tries[name], marks[name], self.lex.bias[name]
         self._emit(token)
         while True:  # inside the word
             entry = trie.word[node]
@@ -269,7 +293,10 @@ class FormWriter:
             if not kids:
                 return closing
             columns = np.array([self.lex.column[t] for t, _ in kids], dtype=np.int64)
-            pick = self._choose(columns, [self._close_logit()] if closing else [])
+            bias = [node_bias[c] - node_bias[node] for _, c in kids]
+            if closing:
+                bias.append(self.lex.word_bias[entry] - node_bias[node])
+            pick = self._choose(columns, [self._close_logit()] if closing else [], bias=np.array(bias))
             if pick == len(kids):
                 return closing
             token, node = kids[pick]
@@ -320,7 +347,7 @@ class FormWriter:
             # a line that opens a pair (or has no rhyme) is written again as it is
             back = plan.partner if plan.partner is not None else i
             if len(self.log["backtracks"]) >= max_backtracks:
-                raise RuntimeError(f"form decoder: gave up after {max_backtracks} backtracks at "
+                raise GaveUp(f"form decoder: gave up after {max_backtracks} backtracks at "
                                    f"line {i + 1}; the word table may be too small for the form "
                                    f"{self.form['meter']} {self.form['feet']} {self.form['scheme']}")
             given_up = self.lex.table.entries[self.line_ends[back][0]].text if back != i else None
@@ -355,11 +382,12 @@ def _truncate(values: torch.Tensor, sampling: Sampling) -> torch.Tensor:
 
 def write_formed(model: Any, tokenizer: Any, preset: Any, prompt: str, form: dict, table: WordTable,
                  sampling: Sampling | None, seed: int, *, lexicon: Lexicon | None = None,
-                 index: RhymeIndex | None = None, adapter: bool = True,
+                 index: RhymeIndex | None = None, adapter: bool = True, shots: Sequence[Shot] = (),
                  clausulas: tuple[int, int] = (1, 0), max_backtracks: int = 30) -> dict:
     """A poem in `form` (`metrics.form_annotation.request_form`: meter, feet, scheme,
-    stanzas of 4 lines) after `prompt`: {text, log}. Pass `lexicon` and `index` (built
-    from `table`) to reuse them across poems. `sampling` None decodes greedily."""
+    stanzas of 4 lines) after `prompt` (with few-shot `shots` before it, as `sample`):
+    {text, log}. Pass `lexicon` and `index` (built from `table`) to reuse them across
+    poems. `sampling` None decodes greedily."""
     if form.get("feet") is None:
         raise ValueError("form decoder: the request must name its feet (ictus count)")
     if len(set(form["stanza_lines"])) != 1:
@@ -367,7 +395,7 @@ def write_formed(model: Any, tokenizer: Any, preset: Any, prompt: str, form: dic
     lexicon = lexicon or Lexicon(table, tokenizer)
     index = index or RhymeIndex(table)
     plans = plan_lines(form["scheme"], form["n_stanzas"], form["stanza_lines"][0], clausulas)
-    head = prompt_ids(preset, tokenizer, prompt)
+    head = prompt_ids(preset, tokenizer, prompt, shots)
     model.eval()
     with torch.no_grad(), adapter_switch(model, adapter):
         writer = FormWriter(_Model(model, lexicon, head), lexicon, index, form, plans, sampling, seed, head)

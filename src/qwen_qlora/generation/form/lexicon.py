@@ -1,10 +1,18 @@
 """The word table as token paths: what the decoder may sample next, token by token.
 
-Two tries hold every table word's token ids: `mid` for words after a space (lowercase
-or capitalised), `start` for words at a line start (no space; capitalised or not). A
-node knows the word shapes (syllables, stress) of all words below it as a bitmask, so
-the decoder admits a token when some word it may still become fits the meter; a node
-where a word is complete names that word. `vocab` is every token the decoder can
+Three tries hold every table word's token ids, one per place a word may stand, spelt
+as the poet spells it there: `mid` for words after a space (lowercase), `cap` for words
+after a space that open a sentence (after . ! ? …; capitalised) and `start` for words at
+a line start (no space; capitalised, as her lines begin). A node knows the word shapes
+(syllables, stress) of all words below it as a bitmask, so the decoder admits a token
+when some word it may still become fits the meter; a node where a word is complete
+names that word.
+
+Rare words are made less likely, not forbidden: a word seen `count` times in the corpus
+gets a prior of RARE_WEIGHT * log(min(1, count / RARE_COUNT)) on its logit, spread along
+its token path (a node carries the prior of the commonest word below it; each step adds
+the change), so a word's total is its own prior whatever tokens spell it.
+Vowel-less forms other than `words.NONSYLLABIC` (an older table's "ж", "б") are left out. `vocab` is every token the decoder can
 write (the tries, punctuation, line and stanza breaks, EOS): the output layer is
 computed over it only. `boundary` are the tokens that close a word (a space, a
 punctuation mark or a break first): their mass is the model's chance to end a word
@@ -15,15 +23,21 @@ that could go on ("сон" / "сонный").
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from qwen_qlora.generation.form.words import SPELLINGS, WordTable
+from qwen_qlora.generation.form.words import NONSYLLABIC, SPELLINGS, WordTable
 
 PUNCTUATION = (",", ".", "!", "?", ";", ":", "…", "—", " —", "!..", "?..", "...", ",—", ", —")
+SENTENCE_END = ".!?…"
+# where each trie's words come from (`words.SPELLINGS`: space, bare, space_cap, bare_cap)
+TRIE_SPELLINGS = {"mid": ("space",), "cap": ("space_cap",), "start": ("bare_cap",)}
+RARE_COUNT = 20      # words seen this often or more carry no rare-word prior
+RARE_WEIGHT = 1.0    # logits per unit of log(count / RARE_COUNT) below it: a word seen twice, -2.3
 
 
 @dataclass
@@ -33,10 +47,12 @@ class Trie:
     children: list[dict[int, int]] = field(default_factory=lambda: [{}])
     shapes: list[int] = field(default_factory=lambda: [0])     # bitmask of shape ids below
     word: list[int] = field(default_factory=lambda: [-1])      # entry index ending here, or -1
+    count: list[int] = field(default_factory=lambda: [0])      # corpus count of the commonest word below
 
-    def add(self, tokens: tuple[int, ...], entry: int, shapes: int) -> None:
+    def add(self, tokens: tuple[int, ...], entry: int, shapes: int, count: int = 1) -> None:
         node = 0
         self.shapes[0] |= shapes
+        self.count[0] = max(self.count[0], count)
         for t in tokens:
             nxt = self.children[node].get(t)
             if nxt is None:
@@ -45,8 +61,10 @@ class Trie:
                 self.children.append({})
                 self.shapes.append(0)
                 self.word.append(-1)
+                self.count.append(0)
             node = nxt
             self.shapes[node] |= shapes
+            self.count[node] = max(self.count[node], count)
         if self.word[node] not in (-1, entry):
             raise ValueError(f"lexicon: two table words share the token path {tokens}")
         self.word[node] = entry
@@ -69,15 +87,20 @@ class Lexicon:
         self.shape_id = {s: k for k, s in enumerate(shapes)}
         self.entry_shapes = [sum(1 << self.shape_id[(e.n_syllables, s)] for s in set(e.stresses))
                              for e in table.entries]
-        self.tries = {"mid": Trie(), "start": Trie()}
-        spell = {name: k for k, name in enumerate(SPELLINGS)}
+        self.tries = {name: Trie() for name in TRIE_SPELLINGS}
+        self.spell = {name: tuple(SPELLINGS.index(k) for k in kinds) for name, kinds in TRIE_SPELLINGS.items()}
         for i, e in enumerate(table.entries):
-            for trie, names in (("mid", ("space", "space_cap")), ("start", ("bare", "bare_cap"))):
-                for name in names:
-                    tokens = e.tokens[spell[name]]
-                    if tokens:
-                        self.tries[trie].add(tokens, i, self.entry_shapes[i])
+            if e.n_syllables == 0 and e.text not in NONSYLLABIC:
+                continue
+            for trie, ks in self.spell.items():
+                for k in ks:
+                    if e.tokens[k]:
+                        self.tries[trie].add(e.tokens[k], i, self.entry_shapes[i], e.count)
+        self.word_bias = np.array([rare_prior(e.count) for e in table.entries])
+        self.bias = {name: np.array([rare_prior(c) for c in trie.count]) for name, trie in self.tries.items()}
         self.punctuation = _single_tokens(tokenizer, PUNCTUATION)
+        self.sentence_end = frozenset(t for t, text in zip(self.punctuation, _texts(tokenizer, self.punctuation))
+                                      if any(c in text for c in SENTENCE_END))
         self.newline = tuple(tokenizer("\n", add_special_tokens=False)["input_ids"])
         self.stanza_break = tuple(tokenizer("\n\n", add_special_tokens=False)["input_ids"])
         self.eos = tokenizer.eos_token_id
@@ -88,7 +111,8 @@ class Lexicon:
         texts = tokenizer.convert_ids_to_tokens(self.vocab.tolist())
         self.boundary = torch.tensor([c for c, (t, s) in enumerate(zip(self.vocab.tolist(), texts))
                                       if t == self.eos or not s[:1].isalpha()], dtype=torch.long)
-        self.root = {name: _root_arrays(trie, len(shapes), self.column) for name, trie in self.tries.items()}
+        self.root = {name: _root_arrays(trie, len(shapes), self.column, self.bias[name])
+                     for name, trie in self.tries.items()}
 
     def shape_mask(self, shapes) -> int:
         return sum(1 << self.shape_id[s] for s in shapes if s in self.shape_id)
@@ -105,9 +129,19 @@ class Root:
     nodes: np.ndarray
     member: np.ndarray
     row: dict[int, int]
+    bias: np.ndarray    # the rare-word prior of each child
 
 
-def _root_arrays(trie: Trie, n_shapes: int, column: dict[int, int]) -> Root:
+def rare_prior(count: int) -> float:
+    """The logit prior of a word seen `count` times (0 for common words)."""
+    return RARE_WEIGHT * math.log(min(1.0, max(count, 1) / RARE_COUNT))
+
+
+def _texts(tokenizer: Any, ids) -> list[str]:
+    return [tokenizer.decode([t]) for t in ids]
+
+
+def _root_arrays(trie: Trie, n_shapes: int, column: dict[int, int], bias: np.ndarray) -> Root:
     items = sorted(trie.children[0].items())
     tokens = np.array([t for t, _ in items], dtype=np.int64)
     nodes = np.array([n for _, n in items], dtype=np.int64)
@@ -118,7 +152,7 @@ def _root_arrays(trie: Trie, n_shapes: int, column: dict[int, int]) -> Root:
             if bits >> k & 1:
                 member[row, k] = True
     columns = np.array([column[int(t)] for t in tokens], dtype=np.int64)
-    return Root(tokens, columns, nodes, member, {int(n): r for r, n in enumerate(nodes)})
+    return Root(tokens, columns, nodes, member, {int(n): r for r, n in enumerate(nodes)}, bias[nodes])
 
 
 def _single_tokens(tokenizer: Any, texts) -> tuple[int, ...]:

@@ -15,7 +15,8 @@ starts, `final_candidates` lists the table words that may end it:
 - a line never rhymes with an earlier line of its stanza that the scheme keeps apart
   (ABCB's A and C), so the scanner reads the requested scheme and no other;
 - enclitics ("же", "ли") and personal pronouns never end a line: the scanner would
-  read the stress before them, or a compound rhyme.
+  read the stress before them, or a compound rhyme; nor do words that lean on the next
+  word (`PROCLITICS`: prepositions, conjunctions, "не"), which leave a line hanging.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from qwen_qlora.generation.line_selection import PARTNERS
 from qwen_qlora.metrics.rhyme import UNSTRESSED_PRONOUNS, Ending, endings_rhyme
 from qwen_qlora.metrics.stress import ENCLITICS
 
+# prepositions, conjunctions and negations: they lean on the word after them
+PROCLITICS = frozenset({"не", "ни", "и", "а", "но", "да", "или", "в", "во", "на", "за", "по", "до", "из", "изо",
+                        "от", "ото", "без", "под", "подо", "над", "при", "про", "со", "ко", "о", "об", "обо",
+                        "у", "через", "для", "чтоб", "чтобы", "ль"})
 Choice = tuple[int, int]   # (entry index in the table, index into its stresses)
 
 
@@ -69,9 +74,11 @@ def plan_lines(scheme: str | None, n_stanzas: int, stanza_lines: int = 4,
 
 
 class RhymeIndex:
-    """The table's line-ending words by clausula, exact ending and rhyme class."""
+    """The table's line-ending words by clausula, exact ending and rhyme class; words seen
+    fewer than `min_count` times in the corpus never end a line (a rare form at the rhyme,
+    where the choice is narrowest, is the likeliest to be a misspelling or a fragment)."""
 
-    def __init__(self, table: WordTable):
+    def __init__(self, table: WordTable, min_count: int = 1):
         self.table = table
         self._endings: dict[Choice, Ending] = {}
         self._rhymeable: dict[int, list[Choice]] = {}
@@ -79,7 +86,8 @@ class RhymeIndex:
         self.by_key: dict[str, list[Choice]] = defaultdict(list)
         self.by_class: dict[str, list[Choice]] = defaultdict(list)
         for i, e in enumerate(table.entries):
-            if e.n_syllables == 0 or e.text in ENCLITICS or e.text in UNSTRESSED_PRONOUNS:
+            if e.n_syllables == 0 or e.text in ENCLITICS or e.text in UNSTRESSED_PRONOUNS or e.text in PROCLITICS \
+                    or e.count < min_count:
                 continue
             for k, _ in enumerate(e.stresses):
                 self.by_clausula[e.clausula(k)].append((i, k))

@@ -35,9 +35,10 @@ TABLE_WORD = re.compile(r"(?<![\w-])[а-яё]+(?![\w-])", re.IGNORECASE)
 # the four spellings whose token ids an entry keeps, in `WordEntry.tokens` order
 SPELLINGS = ("space", "bare", "space_cap", "bare_cap")
 CLAUSULAS = {"masculine": 0, "feminine": 1, "dactylic": 2}
-# the only vowel-less word forms kept: prepositions and clitics; other vowel-less forms in
-# a corpus are initials and abbreviations ("А. А.", "т"), which are not words of a verse line
-NONSYLLABIC = frozenset({"в", "к", "с", "ж", "б"})
+# the only vowel-less word forms kept: the prepositions; other vowel-less forms in a corpus
+# are initials and abbreviations ("А. А.", "т") or clipped clitics ("ж", "б") that a decoder
+# would use as fillers to pad a line, which are not words of a verse line
+NONSYLLABIC = frozenset({"в", "к", "с"})
 FORMAT_VERSION = 1
 
 
@@ -190,3 +191,13 @@ def save_table(table: WordTable, path: str | Path) -> None:
 def load_table(path: str | Path) -> WordTable:
     with open(path, encoding="utf-8") as fh:
         return table_from_dict(json.load(fh))
+
+
+def corpus_coverage(table: WordTable, texts: Iterable[str]) -> float:
+    """Share of the texts' word occurrences (`TABLE_WORD`, hyphenated words apart) whose
+    form is in the table: how much of the corpus the decoder can write."""
+    counts = corpus_words(texts)
+    total = sum(counts.values())
+    if total == 0:
+        raise ValueError("word table: no Russian word forms in the texts; check the corpus input")
+    return sum(n for w, n in counts.items() if table.get(w) is not None) / total
