@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from fixtures.other_poets import other_poem
 from fixtures.tiny_models import toy_records
 
 from qwen_qlora.corpus.reference import partition_reference
@@ -19,18 +19,6 @@ from qwen_qlora.io import read_jsonl, write_jsonl
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
         "attn_implementation": "eager", "fp16_safe": False}
-WORDS = ("ночь улица фонарь аптека свет тусклый ветер поле дорога дым река берег туман звезда окно весна "
-         "мороз рассвет колокол сад пламя тень гора лес птица песня камень город мост вода небо снег дождь "
-         "облако луна солнце трава цветок дом дверь стена свеча книга письмо голос слово сердце рука "
-         "глаза память печаль радость тишина степь море парус волна остров север юг закат").split()
-
-
-def other_poem(seed: int) -> str:
-    """Made-up lines of other poets (random words, not from any corpus)."""
-    rng = random.Random(seed)
-    return "\n".join(" ".join(rng.choice(WORDS) for _ in range(4)) for _ in range(4))
-
-
 AUTHORS = ["blok", "fet", "tyutchev"]
 
 

@@ -3,27 +3,15 @@ learnable, and the verse selection (toy verses written for the tests)."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
+from fixtures.other_poets import other_poem as poem
 
 from qwen_qlora.config import SplitParams
 from qwen_qlora.corpus.reference import partition_reference, reference_example, select_verse
 
-WORDS = ("ночь улица фонарь аптека свет тусклый ветер поле дорога дым река берег туман звезда окно весна "
-         "мороз рассвет колокол сад пламя тень гора лес птица песня камень город мост вода небо снег дождь "
-         "облако луна солнце трава цветок дом дверь стена свеча книга письмо голос слово сердце рука "
-         "глаза память печаль радость тишина степь море парус волна остров север юг закат").split()
 
-
-def poem(seed: int) -> str:
-    """Made-up lines of other poets (random words, not from any corpus)."""
-    rng = random.Random(seed)
-    return "\n".join(" ".join(rng.choice(WORDS) for _ in range(4)) for _ in range(4))
-
-
-HERS = [{"id": "her-1", "completion": "Сжала руки под тёмной вуалью,\nотчего ты сегодня бледна?\n"
-                                      "Оттого, что я терпкой печалью\nнапоила его допьяна."}]
+HERS = [{"id": "her-1", "completion": "Над серой пристанью качались фонари,\nи чайка плакала о позднем ледоходе,\n"
+                                      "я шла по набережной с трёх и до зари\nи думала о тёплой непогоде."}]  # made up
 
 
 def reference(n: int = 12) -> list[dict]:
