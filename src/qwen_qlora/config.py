@@ -463,10 +463,14 @@ class VerseParams(Section):
     max_steps: int = -1
     eval_steps: int = Field(60, ge=1)
     seed: int = 42
+    learning_rate: float = Field(3e-4, gt=0)
+    vocab: Literal["full", "corpus"] = "corpus"
 
     # train fields this section replaces: the verse stage reads (and dvc.yaml declares) only
-    # the others, so a sweep over the poet's epochs or seed does not re-train the verse adapter
-    OWN_TRAIN_FIELDS: ClassVar[tuple[str, ...]] = ("num_train_epochs", "max_steps", "eval_steps", "seed")
+    # the others, so a sweep over the poet stage's length, seed, learning rate or training
+    # vocabulary does not re-train the verse adapter
+    OWN_TRAIN_FIELDS: ClassVar[tuple[str, ...]] = ("num_train_epochs", "max_steps", "eval_steps", "seed",
+                                                   "learning_rate", "vocab")
 
     def trainer(self, train: TrainParams) -> TrainParams:
         """The train section's trainer settings with this stage's length, evals and seed."""
