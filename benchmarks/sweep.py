@@ -1,0 +1,102 @@
+"""The poet stage's sweep through DVC's own queue, chosen on val only.
+
+`--queue` stages one experiment per arm (`dvc exp run --queue train -S ...`: the train
+stage and what it needs; the verse adapter comes from the cache unless an arm changes
+what the verse stage reads) and starts a worker; `--table` prints every experiment's val
+figures from `dvc exp show --json`, best val loss first. Test is not read here: the
+chosen arm and the old default are scored on test by `dvc repro` afterwards.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --queue            # all arms
+    PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --queue lr1e-3 ep4 # some arms
+    .venv/bin/dvc queue status
+    PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --table
+
+Queued runs live in .dvc/tmp/exps/<tmp>/; the README's "A queue of variants" link puts
+the corpus beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# arm name -> the params it sets (each against the default in params.yaml). The first
+# group leaves the verse adapter as it is (cached); the second re-trains it (~18 min more).
+ARMS: dict[str, list[str]] = {
+    "seed7": ["train.seed=7"],
+    "lr6e-4": ["train.learning_rate=6e-4"],
+    "lr1e-3": ["train.learning_rate=1e-3"],
+    "ep4": ["train.num_train_epochs=4"],
+    "vocab-full": ["train.vocab=full"],
+    "no-verse": ["verse.enabled=false"],
+    "r32": ["lora.r=32", "lora.alpha=64"],
+    "all-linear": ["lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]"],
+}
+FIGURES = ("trainer_eval_loss", "trainer_base_eval_loss", "best_step", "optimizer_steps", "runtime_s")
+DVC = str(Path(".venv/bin/dvc")) if Path(".venv/bin/dvc").exists() else "dvc"
+
+
+def queue(arms: list[str]) -> None:
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        sys.exit(f"sweep: unknown arms {unknown}; choose from {sorted(ARMS)}")
+    link = Path(".dvc/tmp/exps/shared")
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink("../../../../shared", link)
+    for arm in arms:
+        sets = [a for s in ARMS[arm] for a in ("-S", s)]
+        subprocess.run([DVC, "exp", "run", "--queue", "-n", arm, *sets, "train"], check=True)
+    subprocess.run([DVC, "queue", "start"], check=True)
+
+
+def _changed(params: dict, base: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            out += _changed(value, base[key], name + ".")
+        elif base.get(key) != value:
+            out.append(f"{name}={value}")
+    return out
+
+
+def table() -> None:
+    shown = json.loads(subprocess.run([DVC, "exp", "show", "--json"], check=True,
+                                      capture_output=True, text=True).stdout)
+    rows = []
+    for commit in shown:
+        base_params = (commit["data"].get("params") or {}).get("params.yaml", {}).get("data", {})
+        for exp in [commit] + [e for group in commit.get("experiments") or [] for e in group["revs"]]:
+            data = exp["data"]
+            metrics = (data.get("metrics") or {}).get("metrics/train.json", {}).get("data", {})
+            if "trainer_eval_loss" not in metrics:
+                continue
+            params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+            name = exp.get("name") or data.get("name") or data["rev"][:7]
+            rows.append((metrics["trainer_eval_loss"], name, metrics, " ".join(_changed(params, base_params)) or "(default)"))
+    print("| arm | val loss | val ppl | start (verse) loss | best step / steps | train s | params |")
+    print("|---|---|---|---|---|---|---|")
+    for loss, name, m, changed in sorted(rows, key=lambda r: r[0]):
+        print(f"| {name} | {loss:.4f} | {math.exp(loss):.2f} | {m.get('trainer_base_eval_loss', float('nan')):.4f} "
+              f"| {m.get('best_step')} / {m.get('optimizer_steps')} | {m.get('runtime_s', 0):.0f} | {changed} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--queue", nargs="*", metavar="ARM", help=f"queue these arms (none named: all of {list(ARMS)})")
+    ap.add_argument("--table", action="store_true", help="print the val table of every experiment")
+    args = ap.parse_args()
+    if args.queue is not None:
+        queue(args.queue or list(ARMS))
+    if args.table:
+        table()
+
+
+if __name__ == "__main__":
+    main()
