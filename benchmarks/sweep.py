@@ -41,7 +41,7 @@ FIGURES = ("trainer_eval_loss", "trainer_base_eval_loss", "best_step", "optimize
 DVC = str(Path(".venv/bin/dvc")) if Path(".venv/bin/dvc").exists() else "dvc"
 
 
-def queue(arms: list[str]) -> None:
+def queue(arms: list[str], no_start: bool = False) -> None:
     unknown = sorted(set(arms) - set(ARMS))
     if unknown:
         sys.exit(f"sweep: unknown arms {unknown}; choose from {sorted(ARMS)}")
@@ -49,10 +49,14 @@ def queue(arms: list[str]) -> None:
     if not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
         os.symlink("../../../../shared", link)
+    # the verse stage's checkpoints are kept out of the cache (persist, cache: false): a
+    # temporary copy without them would re-train the verse adapter, so they travel along
+    copy = ["-C", "models/verse_checkpoints"] if Path("models/verse_checkpoints").exists() else []
     for arm in arms:
         sets = [a for s in ARMS[arm] for a in ("-S", s)]
-        subprocess.run([DVC, "exp", "run", "--queue", "-n", arm, *sets, "train"], check=True)
-    subprocess.run([DVC, "queue", "start"], check=True)
+        subprocess.run([DVC, "exp", "run", "--queue", "-n", arm, *copy, *sets, "train"], check=True)
+    if not no_start:
+        subprocess.run([DVC, "queue", "start"], check=True)
 
 
 def _changed(params: dict, base: dict, prefix: str = "") -> list[str]:
@@ -90,10 +94,11 @@ def table() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queue", nargs="*", metavar="ARM", help=f"queue these arms (none named: all of {list(ARMS)})")
+    ap.add_argument("--no-start", action="store_true", help="queue only (a worker is already running)")
     ap.add_argument("--table", action="store_true", help="print the val table of every experiment")
     args = ap.parse_args()
     if args.queue is not None:
-        queue(args.queue or list(ARMS))
+        queue(args.queue or list(ARMS), args.no_start)
     if args.table:
         table()
 
