@@ -20,6 +20,7 @@ Usage: python stages/evaluate.py DATA_DIR BASE_DIR ADAPTER_DIR METRICS_JSON PER_
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -52,7 +53,7 @@ KEY_FIGURES = (
     "headline.poem_test_perplexity_ratio+ci", "headline.poem_poems_better", "headline.test_perplexity_ratio",
     "vs_fewshot.poem_test_perplexity_ratio+ci", "vs_fewshot.poem_poems_better", "vs_fewshot.test_perplexity_ratio",
     "vs_verse.poem_test_perplexity_ratio+ci", "retention.*.poem_perplexity_vs_base+ci",
-    "*.poem_test_perplexity", "adapted.test_perplexity", "membership.auc+ci", "adapted.probe_train_rate",
+    "*.poem_test_perplexity", "adapted.test_perplexity", "membership.auc+ci", "membership_verse.*.auc+ci", "adapted.probe_train_rate",
     "adapted.probe_test_rate", "runtime_s",
 )
 
@@ -81,14 +82,24 @@ def main() -> None:
                   "test": fixed_sample(test, ev.probe_poems, ev.seed)}
     sampling = Sampling.of(params.generate.decoding())  # the probe samples as people get
     # Language kept: other poets' poems the verse stage never learned (its own held-out draw)
-    heldout = partition_reference(read_jsonl(args.data_dir / "reference.jsonl"),
+    reference = read_jsonl(args.data_dir / "reference.jsonl")
+    heldout = partition_reference(reference,
                                   train + read_jsonl(args.data_dir / "val.jsonl") + test, params.author,
                                   ev.retention_poems).heldout
     others = [reference_example(r, params.split) for r in heldout]
+    # Memorisation of the verse stage's poems: a fixed sample of what it learned, scored as
+    # her train poems are, against the held-out poems above (the membership test's non-members)
+    verse_members = []
+    if verse_dir is not None:
+        learned = set(json.loads((verse_dir / "verse_poems.json").read_text(encoding="utf-8"))["train"])
+        learned -= {r["id"] for r in heldout}  # never the case for the verse stage's own list
+        verse_members = [reference_example(r, params.split) for r in
+                         fixed_sample([r for r in reference if r["id"] in learned],
+                                      ev.membership_train_poems, ev.seed)]
     corpus_vocab = params.generate.vocab == "corpus"
 
     # Score every row; the base rows are the same model with the adapter switched off
-    scores, member_scores, other_scores, result = {}, {}, {}, {}
+    scores, member_scores, other_scores, verse_member_scores, result = {}, {}, {}, {}, {}
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
                                                   params.train.precision, ev.rows, verse_dir):
         for name in rows:
@@ -111,6 +122,10 @@ def main() -> None:
                     other_scores[name] = score_examples(
                         model, [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in others],
                         tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
+                    if verse_members:
+                        verse_member_scores[name] = score_examples(
+                            model, [encode_example(preset, tokenizer, r["prompt"], r["completion"])
+                                    for r in verse_members], tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
                 print(f"evaluate: {name}: test perplexity {result[name]['poem_test_perplexity']:.2f} on poem tokens, "
                       f"{result[name]['test_perplexity']:.2f} with the stop token "
                       f"({time.perf_counter() - started:.0f} s)", flush=True)
@@ -138,6 +153,8 @@ def main() -> None:
     result["retention"] = retention(other_scores, others, ev.seed)
     result["membership"] = {**membership_figures(member_scores, {n: scores[n] for n in PAIR}, ev.seed),
                             "train_poems_available": len(train)}
+    if verse_member_scores:  # the verse poems learned against other poets' held-out poems
+        result["membership_verse"] = verse_membership(verse_member_scores, other_scores, ev.seed)
     result["runtime_s"] = time.perf_counter() - started
 
     rows_out = []
@@ -163,6 +180,11 @@ def main() -> None:
     print(f"evaluate: membership AUC (loss the adapter removed, train vs test) {m['auc']:.3f}, 95% CI "
           f"{m['auc_ci_low']:.3f}-{m['auc_ci_high']:.3f} ({m['n_train']} train / {m['n_test']} test poems); "
           f"adapted loss alone {m['adapted_auc']:.3f}")
+    for name, m in result.get("membership_verse", {}).items():
+        if isinstance(m, dict):
+            print(f"evaluate: membership of the verse stage's poems under {name} (learned vs held-out other "
+                  f"poets' poems) AUC {m['auc']:.3f}, 95% CI {m['auc_ci_low']:.3f}-{m['auc_ci_high']:.3f} "
+                  f"({m['n_train']} / {m['n_test']} poems)")
     for name, r in result["retention"].items():
         if isinstance(r, dict) and "poem_perplexity_vs_base" in r:
             print(f"evaluate: language kept: {name} / base perplexity on {result['retention']['poems']} other "
@@ -175,6 +197,19 @@ def main() -> None:
 RETENTION_ROWS = ("base", "verse", "adapted")
 PROSE_NOTE = ("not measured: the corpus holds no Russian prose; the records the clean stage drops as "
               "prose turned out to be verse and editors' notes from one site, so no prose source is justified")
+
+
+def verse_membership(learned: dict[str, list[dict]], heldout: dict[str, list[dict]], seed: int) -> dict:
+    """The membership test over the verse stage's poems: for the verse row and the adapted
+    row (which continues it), the loss each removed from the base on a sample of the verse
+    poems it learned against other poets' held-out poems (`evaluate.membership_train_poems`
+    learned, `evaluate.retention_poems` held out). An AUC near 0.5 leaves no trace."""
+    out: dict = {"text": "verse stage's learned poems (a fixed sample) against other poets' held-out poems"}
+    for name in ("verse", "adapted"):
+        if name in learned and "base" in learned:
+            out[name] = membership_figures({"base": learned["base"], "adapted": learned[name]},
+                                           {"base": heldout["base"], "adapted": heldout[name]}, seed)
+    return out
 
 
 def retention(scores: dict[str, list[dict]], poems: list[dict], seed: int) -> dict:

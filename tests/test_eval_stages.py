@@ -47,12 +47,14 @@ def workspace(gemma_base, tmp_path_factory):
     base, _ = gemma_base
     save_adapter(base, tmp / "adapter")
     save_adapter(base, tmp / "verse", seed=2)  # the verse stage's adapter (the verse row)
+    (tmp / "verse" / "verse_poems.json").write_text(  # the poems it learned (the held-out ones are dropped)
+        json.dumps({"train": ["blok-1", "fet-0", "fet-1", "fet-2"], "val": []}))
     data = tmp / "data"
     write_jsonl(data / "train.jsonl", toy_records(4))
     write_jsonl(data / "val.jsonl", toy_records(1, start=4))
     write_jsonl(data / "test.jsonl", toy_records(2, start=4))
     write_jsonl(data / "reference.jsonl", [{"id": "blok-1", "author": "blok", "title": None,
-                                            "text": "Ночь, улица, фонарь, аптека,\nбессмысленный и тусклый свет."},
+                                            "text": "Гудит трамвай за сквером,\nи дождь стучит в окно."},
                                            *[{"id": f"fet-{i}", "author": "fet", "title": None, "text": poem}
                                              for i, (_, poem) in enumerate(OTHER_VERSES)]])
     write_jsonl(tmp / "raw" / "toy.jsonl", [{"source": "toy", "locator": "toy.txt#0", "text": "строка"}])
@@ -179,6 +181,12 @@ def test_evaluate_scores_every_row_with_intervals_the_probe_and_the_language_kep
         assert r["poem_perplexity_vs_base"] == pytest.approx(r["poem_perplexity"] / ret["base"]["poem_perplexity"],
                                                              rel=1e-6)
     assert "language kept: verse / base" in done.stdout
+    mv = result["membership_verse"]  # the verse poems learned against the held-out ones, under verse and adapted
+    for row in ("verse", "adapted"):
+        assert (mv[row]["n_train"], mv[row]["n_test"]) == (2, 2)
+        assert mv[row]["auc_ci_low"] <= mv[row]["auc"] <= mv[row]["auc_ci_high"]
+    assert mv["verse"]["adapted_auc"] != mv["adapted"]["adapted_auc"]  # each row's own losses
+    assert "membership of the verse stage's poems under adapted" in done.stdout
 
 
 def test_evaluate_without_the_verse_stage_has_no_verse_row(workspace):

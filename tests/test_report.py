@@ -118,6 +118,20 @@ def test_eval_table_shows_the_verse_row_and_the_language_kept():
     assert table["retention"]["prose"].startswith("not measured")
 
 
+def test_eval_table_shows_the_memorisation_checks():
+    auc = {"auc": 0.52, "auc_ci_low": 0.4, "auc_ci_high": 0.65, "n_train": 32, "n_test": 32}
+    table = eval_table({"base": {"poem_test_perplexity": 58.5},
+                        "adapted": {"poem_test_perplexity": 53.8, "probe_train_rate": 0.0, "probe_train_rate_ci_low": 0.0,
+                                    "probe_train_rate_ci_high": 0.02, "probe_train_lines": 160},
+                        "membership": {**auc, "n_test": 33}, "membership_verse": {"text": "...", "adapted": auc}})
+    assert [r["name"] for r in table["rows"]] == ["base", "adapted"]
+    texts = [line["text"] for line in table["memorisation"]]
+    assert texts == ["membership AUC, her train vs test poems (32 / 33 poems)",
+                     "membership AUC, the verse stage's learned vs held-out poems under adapted (32 / 32 poems)",
+                     "share of her train poems' lines the adapted model recites (160 lines)"]
+    assert table["memorisation"][1]["interval"] == "[0.400, 0.650]"
+
+
 def test_copied_lines_are_matched_by_line():
     lines = poem_lines({"text": "раз\nдва три\n", "copied_lines": [{"line": "два три", "source": "s", "doc_id": "d"}]})
     assert [bool(x["copied"]) for x in lines] == [False, True, False]

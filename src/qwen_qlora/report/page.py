@@ -25,7 +25,7 @@ from qwen_qlora.rows import ROWS, SELECTED_LABELS
 # Model rows in the order people read them, with what each one is.
 LABELS = ({name: row.label for name, row in ROWS.items()} | SELECTED_LABELS
           | {"poet_val": "her val poems (reference figures)", "poet_test": "her test poems (reference figures)"})
-NOT_ROWS = {"headline", "vs_fewshot", "vs_verse", "retention", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
+NOT_ROWS = {"headline", "vs_fewshot", "vs_verse", "retention", "membership", "membership_verse", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
             "selection", "non_verse"}
 # Per-sample keys that are shown in their own place, not as flags.
 SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_lines",
@@ -101,10 +101,33 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
     quant = {k: fmt(v) for k, v in (ev.get("quantization") or {}).items() if not isinstance(v, (dict, list))}
     verse = ratio_line(ev.get("vs_verse") or {}, split, "poem_")
     return {"verse": verse, "retention": retention_lines(ev.get("retention") or {}),
+            "memorisation": memorisation_lines(ev),
             "split": split, "columns": [label for _, label in keys], "rows": rows, "headline": heads[0] or heads[1],
             "headline_stop": heads[1] if heads[0] else None, "fewshot": heads[2] or heads[3],
             "fewshot_stop": heads[3] if heads[2] else None, "quantization": quant,
             "intervals": any(c["interval"] for r in rows for c in r["cells"])}
+
+
+def memorisation_lines(ev: dict[str, Any]) -> list[dict[str, str]]:
+    """What training may have memorised: the membership AUCs (her train poems against her
+    test poems; the verse stage's learned poems against other poets' held-out ones) and
+    the adapted model's recited-line rates, each with its interval and sample size."""
+    lines = []
+    m = ev.get("membership") or {}
+    if "auc" in m:
+        lines.append({"text": f"membership AUC, her train vs test poems ({m['n_train']} / {m['n_test']} poems)",
+                      **with_interval(m, "auc")})
+    for name, mv in (ev.get("membership_verse") or {}).items():
+        if isinstance(mv, dict) and "auc" in mv:
+            lines.append({"text": f"membership AUC, the verse stage's learned vs held-out poems under "
+                                  f"{name} ({mv['n_train']} / {mv['n_test']} poems)", **with_interval(mv, "auc")})
+    adapted = ev.get("adapted") or {}
+    for split in ("train", "test"):
+        if f"probe_{split}_rate" in adapted:
+            lines.append({"text": f"share of her {split} poems' lines the adapted model recites "
+                                  f"({adapted.get(f'probe_{split}_lines', '?')} lines)",
+                          **with_interval(adapted, f"probe_{split}_rate")})
+    return lines
 
 
 def retention_lines(ret: dict[str, Any]) -> dict[str, Any] | None:
