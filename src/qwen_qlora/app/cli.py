@@ -7,6 +7,7 @@
     qwen-qlora serve                       a local demo page on http://127.0.0.1:7860
     qwen-qlora merge --out merged/         the adapter merged into a bf16 copy of the base
     qwen-qlora export --gguf gguf/         the merged model as GGUF for llama.cpp / Ollama
+    qwen-qlora figures [eval poetics]      the pipeline's key figures, one a line, with intervals
 
 Every command runs from the project root (params.yaml, models/) and fails with one
 readable line (QWEN_QLORA_DEBUG=1 shows the traceback); `--help` shows an example.
@@ -374,6 +375,23 @@ def export(
                       f"{f.tolerance}), mean KL {f.mean_kl:.2g}, same top token at {f.top1_agreement:.1%} of positions",
                       highlight=False)
     console.print(f"model card: {gguf / 'README.md'}")
+
+
+@app.command()
+@readable_errors
+def figures(
+    files: list[str] = typer.Argument(None, help="Metrics files by name (eval, generation, poetics, ...); "
+                                      "default: every file in --metrics-dir."),
+    metrics_dir: Path = typer.Option(Path("metrics"), help="Where the pipeline's metrics are."),
+) -> None:
+    """Print the pipeline's key figures (metrics/*.json) one a line, each with its 95%
+    interval: what `dvc metrics show` lays out as one very wide table.
+
+    Example: [bold]qwen-qlora figures eval poetics[/bold]
+    """
+    from qwen_qlora.report.figures import render
+
+    print(render(metrics_dir, files or None))
 
 
 if __name__ == "__main__":
