@@ -3,7 +3,8 @@ a few formed poems (by default iamb, 4 feet, ABAB, 3 stanzas) and the free poems
 same prompts and seed, written through the product's paths (`formed.sample_formed`,
 `decode.sample`), each judged by the project's scanner (`form_annotation.annotate_form` /
 `compliance`), not by the decoder's own state. Prints per poem: wall seconds,
-compliance, rhyme rate, dead ends and backtracks; then per kind (formed, free): the
+compliance, rhyme rate, dead ends and backtracks; then per kind (formed, free, and
+line-level selection among K samples a line, `--line-k`, K = 32 by default): the
 share of compliant poems, mean rhyme rate, words known to pymorphy3 and the perplexity
 under the base model as shipped (adapter off: a judge that wrote neither), with the
 formed/free ratio; then the CPU.
@@ -31,6 +32,7 @@ from qwen_qlora.evaluation.judge import judge_scores, perplexity_ci, perplexity_
 from qwen_qlora.generation.decode import sample
 from qwen_qlora.generation.form.formed import FormKit, sample_formed
 from qwen_qlora.generation.form.words import build_word_table, load_table, save_table
+from qwen_qlora.generation.line_selection import write_by_lines
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.metrics.fluency import fluency_summary, load_morph, text_fluency
 from qwen_qlora.metrics.form_annotation import annotate_form, compliance, request_form
@@ -50,6 +52,7 @@ def main() -> None:
     ap.add_argument("--form", default="iamb 4 ABAB x3", help="meter feet scheme xstanzas")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--temperature", type=float, default=None, help="default: params.yaml generate (both kinds)")
+    ap.add_argument("--line-k", type=int, default=32, help="line-level selection: candidates a line (0: left out)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     params = load_params(args.root / "params.yaml")
@@ -93,9 +96,17 @@ def main() -> None:
                                      adapter=adapted,
                                      vocab=vocab)]
     free_s = time.perf_counter() - t0
+    kinds = [("formed", formed, formed_s), ("free", free, free_s)]
+    if args.line_k:  # the earlier way to form: the best of K sampled lines, judged after writing
+        d = g.decoding(temperature=args.temperature)
+        t0 = time.perf_counter()
+        by_lines = write_by_lines(model, tok, preset, prompts, [form] * len(prompts), stresser, k=args.line_k,
+                                  seed=g.seed, temperature=d.temperature, top_p=d.top_p,
+                                  repetition_penalty=d.repetition_penalty, adapter=adapted, vocab=vocab)
+        kinds.append((f"lines K={args.line_k}", by_lines, time.perf_counter() - t0))
 
     morph, rows = load_morph(), {}
-    for kind, poems in (("formed", formed), ("free", free)):
+    for kind, poems, _ in kinds:
         judged = [annotate_form(p["text"], stresser) for p in poems]
         ok = [compliance(j, form) for j in judged]
         rows[kind] = {"poems": poems, "judged": judged, "ok": ok,
@@ -110,10 +121,10 @@ def main() -> None:
         print(f"compliance {ok}; scanned {judged['meter']} {judged['feet']} {judged['quatrain_schemes']}; "
               f"rhyme rate {judged['rhyme_rate']:.2f}; dead ends: line {log['line_dead_ends']}, "
               f"word {log['word_dead_ends']}; allowed mass {log['allowed_mass_mean']:.2f}")
-    print(f"\n{'kind':8} {'all ok':>7} {'meter':>6} {'rhyme':>6} {'known':>6} {'base ppl [95%]':>22} {'s/poem':>7}")
-    for kind, seconds in (("formed", formed_s), ("free", free_s)):
+    print(f"\n{'kind':12} {'all ok':>7} {'meter':>6} {'rhyme':>6} {'known':>6} {'base ppl [95%]':>22} {'s/poem':>7}")
+    for kind, _, seconds in kinds:
         r, ppl = rows[kind], perplexity_ci(rows[kind]["judge"])
-        print(f"{kind:8} {sum(o['all'] for o in r['ok']):>4}/{len(r['ok']):<2} "
+        print(f"{kind:12} {sum(o['all'] for o in r['ok']):>4}/{len(r['ok']):<2} "
               f"{sum(o['meter'] for o in r['ok']):>3}/{len(r['ok']):<2} "
               f"{statistics.fmean(j['rhyme_rate'] for j in r['judged']):>6.2f} {r['fluency']['known_word_share']:>6.3f} "
               f"{ppl['value']:>7.1f} [{ppl['ci_low']:.1f}, {ppl['ci_high']:.1f}] {seconds / len(prompts):>7.1f}")
