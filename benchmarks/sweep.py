@@ -3,7 +3,7 @@
 `--queue` stages one experiment per arm (`dvc exp run --queue train -S ...`: the train
 stage and what it needs; the verse adapter comes from the cache unless an arm changes
 what the verse stage reads) and starts a worker; `--table` prints every experiment's val
-figures from `dvc exp show --json`, best val loss first. Test is not read here: the
+figures from `dvc exp show -A --json`, best val loss first. Test is not read here: the
 chosen arm and the old default are scored on test by `dvc repro` afterwards.
 
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --queue            # all arms
@@ -71,18 +71,23 @@ def _changed(params: dict, base: dict, prefix: str = "") -> list[str]:
 
 
 def table() -> None:
-    shown = json.loads(subprocess.run([DVC, "exp", "show", "--json"], check=True,
+    """Every experiment of any commit (`dvc exp show -A`), with the commit it branched from
+    as the default row, best val loss first."""
+    shown = json.loads(subprocess.run([DVC, "exp", "show", "-A", "--json"], check=True,
                                       capture_output=True, text=True).stdout)
     rows = []
     for commit in shown:
+        exps = [e for group in commit.get("experiments") or [] for e in group["revs"]]
+        if not exps:
+            continue
         base_params = (commit["data"].get("params") or {}).get("params.yaml", {}).get("data", {})
-        for exp in [commit] + [e for group in commit.get("experiments") or [] for e in group["revs"]]:
+        for exp in [commit] + exps:
             data = exp["data"]
             metrics = (data.get("metrics") or {}).get("metrics/train.json", {}).get("data", {})
             if "trainer_eval_loss" not in metrics:
                 continue
             params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
-            name = exp.get("name") or data.get("name") or data["rev"][:7]
+            name = exp.get("name") or data.get("name") or f"default@{data['rev'][:7]}"
             rows.append((metrics["trainer_eval_loss"], name, metrics, " ".join(_changed(params, base_params)) or "(default)"))
     print("| arm | val loss | val ppl | start (verse) loss | best step / steps | train s | params |")
     print("|---|---|---|---|---|---|---|")
