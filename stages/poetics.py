@@ -18,7 +18,11 @@ corpus's from the annotate stage (carried by the split's examples), each sample'
 the generate stage (`form`, the whole poem). Formed rows (`<row>_formed`, the form decoder's)
 are stressed and scanned again here (`metrics.form_judge`): compliance with each poem's
 requested form (meter, feet, scheme, stanzas, lines), repeated rhyme words per poem, the
-share of rhyme pairs the ten commonest pairs take, and the known-word share. Every share
+share of rhyme pairs the ten commonest pairs take, and the known-word share. Each formed
+row and its free row (`adapted_formed` and `adapted`) are also cross-checked with a second
+stress source the decoder does not use (`metrics.dictionary_stress`, Wiktionary's stress
+marks): rhyme rate and request compliance under each source, their differences, and the
+share of words the dictionary lacks (`form_judge.cross_check_figures`). Every share
 carries a 95% interval over poems. Writes
 metrics/poetics.json ({"corpus", <row>..., "baselines", "attributor", "non_verse",
 "distance"}) and the judge for `qwen-qlora scan` and the demo page.
@@ -37,9 +41,10 @@ from pathlib import Path
 from qwen_qlora.config import load_params
 from qwen_qlora.generation.selection import selection_poets, selector_training_texts
 from qwen_qlora.io import atomic_open, read_jsonl, write_figures
+from qwen_qlora.metrics.dictionary_stress import load_dictionary_stresser
 from qwen_qlora.metrics.fluency import load_morph
 from qwen_qlora.metrics.form_annotation import annotate_forms
-from qwen_qlora.metrics.form_judge import formed_row_figures
+from qwen_qlora.metrics.form_judge import CHECK_TOLERANCE, cross_check_figures, formed_row_figures
 from qwen_qlora.metrics.non_verse import CHECK_SET, check_set_figures
 from qwen_qlora.metrics.poetics import (
     profile_distance,
@@ -57,7 +62,7 @@ from qwen_qlora.metrics.style import (
     train_attributor,
 )
 from qwen_qlora.metrics.verse import VerseRule
-from qwen_qlora.rows import is_formed
+from qwen_qlora.rows import FORMED_SUFFIX, is_formed
 from qwen_qlora.stats import flat, mean_ci
 
 
@@ -103,6 +108,7 @@ KEY_FIGURES = (
     "*.rhyme_rate", "*.regularity_mean", "*.meter_share_iamb", "*.scheme_share_ABAB", "*.p_author_mean",
     "*.rescanned_request_all_share+ci", "*.rescanned_request_meter_share", "*.rescanned_request_scheme_share",
     "*.top10_rhyme_pair_share", "*.repeated_rhyme_words_per_poem", "*.known_word_share",
+    "*.rhyme_rate_check", "*.form_compliance_check", "*.check_unknown_word_share", "*.check_max_abs_diff",
     "baselines.p_author_mean_her_out_of_fold", "attributor.roc_auc", "runtime_s",
 )
 
@@ -163,6 +169,14 @@ def main() -> None:
     for name in formed:  # judged again from the final text, against the form each poem asked for
         result[name].update(formed_row_figures([s for s in samples if s["model"] == name], stresser, morph,
                                                params.annotate.min_regularity, p.seed))
+    checked = [m for m in rows if is_formed(m) or m + FORMED_SUFFIX in rows]
+    if checked:  # the same scansion under a second stress source, which the decoder does not use
+        check_started, checker = time.perf_counter(), load_dictionary_stresser()
+        for name in checked:
+            result[name].update(cross_check_figures([s for s in samples if s["model"] == name], stresser, checker,
+                                                    params.annotate.min_regularity, p.seed))
+        result["cross_check_tolerance"] = CHECK_TOLERANCE
+        result["cross_check_runtime_s"] = round(time.perf_counter() - check_started, 1)
     result["p_author_applies_to"] = rule.describe()
     her_forms = [r["form"] for r in her_records]
     result["baselines"] = {

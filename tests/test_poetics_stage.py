@@ -116,3 +116,18 @@ def test_formed_rows_are_scanned_again_against_their_requests(judged):
     assert f["repeated_rhyme_words_per_poem"] == 0 and f["top10_rhyme_pair_share"] == 1.0
     assert f["known_word_share"] == 1.0
     assert "rescanned_request_all_share" not in result["adapted"]  # free rows: the generate stage's figures
+
+
+def test_formed_rows_and_their_free_rows_are_cross_checked_with_a_second_stress_source(judged):
+    tmp, _, result = judged
+    f = result["adapted_formed"]
+    assert f["form_compliance"] == f["rescanned_request_all_share"]     # the primary side: silero's rescan
+    assert f["form_compliance_check"] == f["form_compliance"] and f["rhyme_rate_check"] == f["rhyme_rate_rescanned"]
+    assert f["check_unknown_word_share"] == 0.0 and f["check_max_abs_diff"] == 0.0  # the quatrain's words are known
+    free = result["adapted"]
+    assert 0 <= free["check_unknown_word_share"] <= 1 and free["check_n_polysyllables"] > 0
+    assert free["rhyme_rate_check_diff"] == pytest.approx(free["rhyme_rate_check"] - free["rhyme_rate_rescanned"],
+                                                          abs=1e-4)
+    assert "rhyme_rate_check" not in result["base"]  # no formed row of its own: nothing to compare
+    key = json.loads((tmp / "poetics.json").read_text())["adapted_formed"]
+    assert {"rhyme_rate_check", "form_compliance_check", "check_unknown_word_share", "check_max_abs_diff"} <= set(key)

@@ -158,6 +158,26 @@ def test_context_without_any_input():
     assert "`dvc exp show` failed: x" in html and "No evaluation figures" in html
 
 
+def test_the_stress_cross_check_has_its_own_small_table():
+    checked = {"rhyme_rate_rescanned": 0.9, "rhyme_rate_check": 0.85, "rhyme_rate_check_diff": -0.05,
+               "form_compliance": 0.8, "form_compliance_check": 0.6, "form_compliance_check_diff": -0.2,
+               "check_unknown_word_share": 0.04, "check_unknown_word_share_ci_low": 0.02,
+               "check_unknown_word_share_ci_high": 0.06, "check_max_abs_diff": 0.2, "check_stress_agreement": 0.99}
+    poetics = {"adapted_formed": {"rhyme_rate": 0.9, **checked}, "base": {"rhyme_rate": 0.5},
+               "cross_check_tolerance": 0.1}
+    context = build_context(run={"author": "x"}, metrics={"poetics": poetics}, corpus_stats=None, per_poem=[],
+                            samples=[], loss={}, exp_show=None, exp_error=None)
+    (row,) = context["cross_check"]["rows"]
+    rhyme, meter, _, form = row["cells"]
+    assert row["name"] == "adapted_formed" and meter is None
+    assert (rhyme["primary"], rhyme["check"], rhyme["diff"], rhyme["far"]) == ("0.900", "0.850", "-0.050", False)
+    assert form["far"] and row["unknown"] == {"value": "0.040", "interval": "[0.020, 0.060]"}
+    assert row["agreement"] == "0.990"
+    assert [r["metric"] for r in context["poetics"]["rows"]] == ["rhyme_rate"]  # not repeated in the big table
+    html = render_report(context)
+    assert 'id="cross-check"' in html and '<span class="flag bad">-0.200</span>' in html
+
+
 def test_report_in_a_browser(report, tmp_path):
     from fixtures.browser import chromium, is_blank, save_screenshot
     from selenium.common.exceptions import NoAlertPresentException

@@ -49,15 +49,16 @@ def annotate_form(text: str, stresser: Stresser, min_regularity: float = MIN_REG
     poem's own scheme, if its quatrains share one), rhyme rate, the counts the poetics
     profiles are built from (`PoemPoetics.summary`) and whether the annotation is
     confident enough to be stated."""
-    return _annotate(stresser.stress_text(text), min_regularity)
+    return annotate_lines(stresser.stress_text(text), min_regularity)
 
 
 def annotate_forms(texts: Sequence[str], stresser: Stresser, min_regularity: float = MIN_REGULARITY) -> list[dict]:
     """`annotate_form` for many poems, stressed in batches (`Stresser.stress_texts`)."""
-    return [_annotate(lines, min_regularity) for lines in stresser.stress_texts(texts)]
+    return [annotate_lines(lines, min_regularity) for lines in stresser.stress_texts(texts)]
 
 
-def _annotate(lines: list, min_regularity: float) -> dict:
+def annotate_lines(lines: list, min_regularity: float = MIN_REGULARITY) -> dict:
+    """`annotate_form` of a poem already stressed (`Stresser.stress_text`'s lines)."""
     poem = analyse_lines(lines)
     summary = poem.summary()
     groups = stanzas(poem.lines)

@@ -160,6 +160,10 @@ def classify_meter(lines: Sequence[StressedLine]) -> MeterResult:
 
 # a line tries at most this many stress combinations of its uncertain words
 MAX_COMBINATIONS = 64
+# stresses the scansion pass may revise: a stress source's own reading (silero's model, or
+# the cross-check's dictionary, `metrics.dictionary_stress`) and the fallback's guess;
+# a stress marked in the text stays
+REVISABLE_SOURCES = frozenset({"model", "dictionary", "heuristic"})
 # the stress pass trusts a syllabo-tonic meter that fits at least this share of the
 # lines once uncertain stresses may move (a dolnik's lines fit a ternary meter in
 # far fewer, so its stresses are left alone)
@@ -179,7 +183,7 @@ def fit_stress_to_meter(lines: Sequence[StressedLine]) -> list[StressedLine]:
     The meter is the syllabo-tonic one that fits the most lines once uncertain words
     may move (on a tie, the one that fits the most as stressed); it must then fit
     `REFIT_SHARE` of the lines. Poems in no syllabo-tonic
-    meter, and lines that fit as they are, keep the model's stresses. Returns the lines
+    meter, and lines that fit as they are, keep their stress source's stresses. Returns the lines
     in order (blank and one-syllable lines untouched); a changed word has source
     "meter"."""
     out = list(lines)
@@ -243,7 +247,7 @@ def _refit(line: StressedLine, period: int, offset: int, shapes: Counter) -> Str
     for k, w in enumerate(line.words):
         starts.append(pos)
         pos += w.n_syllables
-        if w.n_syllables < 2 or w.source not in ("model", "heuristic"):
+        if w.n_syllables < 2 or w.source not in REVISABLE_SOURCES:
             options.append((w.stress,))
         elif w.source == "heuristic" or k == last_word:
             options.append((w.stress, *(s for s in range(w.n_syllables) if s != w.stress)))

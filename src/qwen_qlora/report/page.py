@@ -31,6 +31,15 @@ NOT_ROWS = {"headline", "vs_fewshot", "vs_verse", "retention", "membership", "me
 SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_lines",
                "longest_copied_run_words", "longest_copied_run_source", "prompt", "id"}
 DISTRIBUTIONS = [("meter_share_", "Meter"), ("stanza_share_", "Stanzas"), ("scheme_share_", "Rhyme scheme of quatrains")]
+# The poetics stage's cross-check of the form figures with a second stress source:
+# (column, primary key, check key); the check's difference is `<check key>_diff`.
+CROSS_CHECK = [("rhyme rate", "rhyme_rate_rescanned", "rhyme_rate_check"),
+               ("meter followed", "meter_compliance", "meter_compliance_check"),
+               ("scheme followed", "scheme_compliance", "scheme_compliance_check"),
+               ("whole form followed", "form_compliance", "form_compliance_check")]
+CROSS_CHECK_KEYS = frozenset(k for _, primary, check in CROSS_CHECK for k in (primary, check, check + "_diff")) | {
+    "check_unknown_word_share", "check_n_polysyllables", "check_max_abs_diff", "check_stress_agreement",
+    "check_homograph_share", "check_n_polysyllables_both_know"}
 # Headline metrics for the experiments table: (column, file, candidate dotted keys).
 EXPERIMENT_METRICS = [
     ("adapted ppl, poem tokens", "metrics/eval.json", ["adapted.poem_test_perplexity"]),
@@ -158,7 +167,7 @@ def ratio_line(ratio: dict[str, Any], split: str, part: str = "") -> dict[str, A
 
 
 def scalar_table(section: dict[str, Any], skip_prefixes: tuple[str, ...] = (),
-                 first: tuple[str, ...] = ()) -> dict[str, Any]:
+                 first: tuple[str, ...] = (), skip_keys: frozenset[str] = frozenset()) -> dict[str, Any]:
     """A metrics file with model rows as a table: one line per metric, one column per row,
     intervals beside values."""
     rows = model_rows(section, first)
@@ -166,10 +175,33 @@ def scalar_table(section: dict[str, Any], skip_prefixes: tuple[str, ...] = (),
     for n in rows:
         for k, v in section[n].items():
             if (k not in keys and not isinstance(v, (dict, list)) and not k.endswith(("_ci_low", "_ci_high"))
-                    and not k.startswith(skip_prefixes)):
+                    and not k.startswith(skip_prefixes) and k not in skip_keys):
                 keys.append(k)
     return {"columns": rows, "rows": [{"metric": k, "cells": [with_interval(section[n], k) or {"value": "", "interval": ""}
                                                                 for n in rows]} for k in keys]}
+
+
+def cross_check_table(poetics: dict[str, Any]) -> dict[str, Any] | None:
+    """The rows the poetics stage cross-checked: each form figure under the primary stress
+    source and the second one, their difference (flagged past the stage's tolerance), the
+    share of words the second source's dictionary lacks, and how often its recorded
+    stresses include the primary's."""
+    names = [n for n in model_rows(poetics) if any(check in poetics[n] for _, _, check in CROSS_CHECK)]
+    if not names:
+        return None
+    tolerance = poetics.get("cross_check_tolerance")
+
+    def cell(row: dict[str, Any], primary: str, check: str) -> dict[str, Any] | None:
+        if primary not in row or check not in row:
+            return None
+        diff = row.get(f"{check}_diff", row[check] - row[primary])
+        return {"primary": fmt(row[primary]), "check": fmt(row[check]), "diff": f"{diff:+.3f}",
+                "far": isinstance(tolerance, (int, float)) and abs(diff) > tolerance}
+
+    return {"columns": [c for c, _, _ in CROSS_CHECK], "tolerance": fmt(tolerance),
+            "rows": [{"name": n, "cells": [cell(poetics[n], p, c) for _, p, c in CROSS_CHECK],
+                      "unknown": with_interval(poetics[n], "check_unknown_word_share"),
+                      "agreement": fmt(poetics[n].get("check_stress_agreement"))} for n in names]}
 
 
 def distributions(poetics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -399,8 +431,9 @@ def build_context(*, run: dict[str, Any], metrics: dict[str, dict[str, Any]], co
         "run": run,
         "eval": eval_table(ev) if ev else None,
         "generation": scalar_table(gen) if model_rows(gen) else None,
-        "poetics": scalar_table(poe, ("meter_share_", "scheme_share_", "stanza_share_"), ("corpus",))
-        if model_rows(poe) else None,
+        "poetics": scalar_table(poe, ("meter_share_", "scheme_share_", "stanza_share_"), ("corpus",),
+                                CROSS_CHECK_KEYS) if model_rows(poe) else None,
+        "cross_check": cross_check_table(poe),
         "train": {k: fmt(v) for k, v in metrics.get("train", {}).items() if not isinstance(v, (dict, list))},
         "experiments": experiments_section(exp_show, exp_error),
         "loss_svg": _svg(charts.loss_curves(loss)) if loss else None,
