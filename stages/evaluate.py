@@ -41,10 +41,11 @@ from qwen_qlora.evaluation.scoring import (
 )
 from qwen_qlora.generation.decode import Sampling
 from qwen_qlora.io import read_jsonl, write_figures, write_jsonl
-from qwen_qlora.model.adapted import models_for_rows, row_adapter
+from qwen_qlora.model.adapted import active_rows, models_for_rows, row_adapter
 from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import encode_example, fewshot_shots
+from qwen_qlora.progress import Progress
 from qwen_qlora.rows import ROWS
 
 # What metrics/eval.json keeps for `dvc metrics diff` / `dvc exp show` (io.key_figures patterns;
@@ -98,8 +99,11 @@ def main() -> None:
                                       ev.membership_train_poems, ev.seed)]
     corpus_vocab = params.generate.vocab == "corpus"
 
-    # Score every row; the base rows are the same model with the adapter switched off
+    # Score every row; the base rows are the same model with the adapter switched off.
+    # Progress: a line per row, and within a row per tenth of each task, with the time left
     scores, member_scores, other_scores, verse_member_scores, result = {}, {}, {}, {}, {}
+    n_rows = len(active_rows(ev.rows, params.quant, verse_dir is not None))
+    rows_done = Progress("evaluate", n_rows, "row", lines=n_rows)
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
                                                   params.train.precision, ev.rows, verse_dir):
         for name in rows:
@@ -107,28 +111,34 @@ def main() -> None:
                 row = ROWS[name]
                 examples = [encode_example(preset, tokenizer, r["prompt"], r["completion"],
                                            shots if row.fewshot else ()) for r in test]
-                scores[name] = score_examples(model, examples, tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
+                scores[name] = score_examples(model, examples, tokenizer.pad_token_id, ev.batch_size,
+                                              adapter=row.adapter,
+                                              progress=Progress(f"evaluate: {name}", len(test), "test poems"))
                 result[name] = {**aggregate(scores[name], ev.seed),
                                 **{f"poem_{k}": v for k, v in aggregate(poem_tokens(scores[name]), ev.seed).items()},
                                 **stop_term(scores[name], ev.seed)}
                 if name in PAIR:  # membership: her train poems under the same two rows
                     member_scores[name] = score_examples(
                         model, [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in members],
-                        tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
+                        tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter,
+                        progress=Progress(f"evaluate: {name}: membership", len(members), "train poems"))
                 if name in ev.probe_rows:
                     vocab = records_vocab(preset, tokenizer, train + test) if corpus_vocab else None
-                    result[name].update(probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, row.adapter))
+                    result[name].update(probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, row.adapter,
+                                              Progress(f"evaluate: {name}: probe", sum(map(len, probe_sets.values())),
+                                                       "poems")))
                 if name in RETENTION_ROWS:  # language kept: other poets' held-out poems
                     other_scores[name] = score_examples(
                         model, [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in others],
-                        tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
+                        tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter,
+                        progress=Progress(f"evaluate: {name}: language kept", len(others), "other poets' poems"))
                     if verse_members:
                         verse_member_scores[name] = score_examples(
                             model, [encode_example(preset, tokenizer, r["prompt"], r["completion"])
-                                    for r in verse_members], tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter)
-                print(f"evaluate: {name}: test perplexity {result[name]['poem_test_perplexity']:.2f} on poem tokens, "
-                      f"{result[name]['test_perplexity']:.2f} with the stop token "
-                      f"({time.perf_counter() - started:.0f} s)", flush=True)
+                                    for r in verse_members], tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter,
+                            progress=Progress(f"evaluate: {name}: verse poems learned", len(verse_members), "poems"))
+                rows_done.advance(note=f"{name}: test perplexity {result[name]['poem_test_perplexity']:.2f} on poem "
+                                       f"tokens, {result[name]['test_perplexity']:.2f} with the stop token")
 
     # Ratios against the model as shipped; the headline is the adapter on that same base, on
     # the poems' own tokens (poem_*), and with the stop token as training scores it
@@ -227,12 +237,12 @@ def retention(scores: dict[str, list[dict]], poems: list[dict], seed: int) -> di
     return out
 
 
-def probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, adapter: bool) -> dict[str, float]:
+def probe(model, tokenizer, preset, probe_sets, ev, sampling, vocab, adapter: bool, progress=None) -> dict[str, float]:
     """Memorisation probe on train and test poems, every line sampled from the lines before
     it; the rate gap is what training added. Each split starts from the same seed."""
     pairs = {split: recite_lines(model, tokenizer, preset, records, sampling, seed=ev.seed,
                                  max_lines=ev.probe_max_lines, max_new_tokens=ev.probe_max_new_tokens,
-                                 batch_size=ev.probe_batch_lines, vocab=vocab, adapter=adapter)
+                                 batch_size=ev.probe_batch_lines, vocab=vocab, adapter=adapter, progress=progress)
              for split, records in probe_sets.items()}
     return {**probe_summary(pairs, ev.probe_similarity, ev.seed),
             "probe_vocab_tokens": 0 if vocab is None else len(vocab)}

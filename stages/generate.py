@@ -67,10 +67,11 @@ from qwen_qlora.metrics.overlap import CorpusIndex
 from qwen_qlora.metrics.quoting import gate_reasons, known_texts, quoting_summary, sample_quoting
 from qwen_qlora.metrics.stress import load_stresser
 from qwen_qlora.metrics.style import train_attributor
-from qwen_qlora.model.adapted import models_for_rows
+from qwen_qlora.model.adapted import active_rows, models_for_rows
 from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.prompts import fewshot_shots, make_prompt, prompt_prefix
+from qwen_qlora.progress import Progress
 from qwen_qlora.report.samples import samples_markdown
 from qwen_qlora.rows import FORMED_SUFFIX, FULL_VOCAB_SUFFIX, ROWS, is_formed, row_of
 from qwen_qlora.stats import flat, share_ci
@@ -116,10 +117,15 @@ def main() -> None:
     if g.formed_rows and args.table is None:
         raise ValueError("generate.formed_rows needs the words stage's table: pass --table (dvc.yaml does)")
 
-    # Samples: every theme and row, the same seed and decoding; candidates for adapter rows
+    # Samples: every theme and row, the same seed and decoding; candidates for adapter rows.
+    # Progress: a line per row (free, full-vocabulary and formed), within a row per tenth of its poems
     samples, candidates = [], []
     sampling_s: dict[str, float] = {}
     vocab = kit = judge = None
+    active = active_rows(g.rows, params.quant)
+    n_rows = len(active) + sum(r in g.formed_rows for r in active) + (
+        sum(r in g.full_vocab_rows for r in active) if g.vocab == "corpus" else 0)
+    rows_done = Progress("generate", n_rows, "row", lines=n_rows)
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
                                                   params.train.precision, g.rows):
         for name in rows:
@@ -130,7 +136,8 @@ def main() -> None:
                 vocab = records_vocab(preset, tokenizer, splits["train"])
             outs = sample(model, tokenizer, preset, prompts, n, g.seed, g.decoding(),
                           adapter=row.adapter, shots=shots if row.fewshot else (),
-                          cut_at=cut_at if row.fewshot else None, batch_size=g.batch_size, vocab=vocab)
+                          cut_at=cut_at if row.fewshot else None, batch_size=g.batch_size, vocab=vocab,
+                          progress=Progress(f"generate: {name}", len(prompts) * n, "poems"))
             sampling_s[name] = round(time.perf_counter() - row_started, 1)
             for (theme, j, request), prompt, per_prompt in zip(jobs, prompts, outs, strict=True):
                 made = [{"model": name, "theme": theme, "seed": g.seed, "sample": j, "prompt": prompt,
@@ -138,30 +145,32 @@ def main() -> None:
                 samples.append(made[0])
                 if n > 1:
                     candidates.append(made)
-            print(f"generate: {name}: {len(prompts)} poems x {n} ({sampling_s[name]:.0f} s)", flush=True)
+            rows_done.advance(note=f"{name}: {len(prompts)} poems x {n} in {sampling_s[name]:.0f} s")
             if name in g.full_vocab_rows and g.vocab == "corpus":  # what the vocabulary restriction does
                 free = name + FULL_VOCAB_SUFFIX
                 row_started = time.perf_counter()
                 outs = sample(model, tokenizer, preset, prompts, 1, g.seed, g.decoding(vocab="full"),
                               adapter=row.adapter, shots=shots if row.fewshot else (),
-                              cut_at=cut_at if row.fewshot else None, batch_size=g.batch_size)
+                              cut_at=cut_at if row.fewshot else None, batch_size=g.batch_size,
+                              progress=Progress(f"generate: {free}", len(prompts), "poems"))
                 sampling_s[free] = round(time.perf_counter() - row_started, 1)
                 samples.extend({"model": free, "theme": theme, "seed": g.seed, "sample": j, "prompt": prompt,
                                 "request": describe_form(request), "requested_form": request, **per[0]}
                                for (theme, j, request), prompt, per in zip(jobs, prompts, outs, strict=True))
-                print(f"generate: {free}: {len(prompts)} poems ({sampling_s[free]:.0f} s)", flush=True)
+                rows_done.advance(note=f"{free}: {len(prompts)} poems in {sampling_s[free]:.0f} s")
             if name in g.formed_rows:  # the same requests, written by the form decoder
                 formed = name + FORMED_SUFFIX
                 kit = kit or FormKit.load(args.table, tokenizer, params.words.rhyme_min_count)
                 row_started = time.perf_counter()
                 outs = sample_formed(model, tokenizer, preset, [prompts[k] for k in formed_jobs], formed_forms,
                                      g.seed, g.decoding(), kit, adapter=row.adapter,
-                                     shots=shots if row.fewshot else ())
+                                     shots=shots if row.fewshot else (),
+                                     progress=Progress(f"generate: {formed}", len(formed_jobs), "poems"))
                 sampling_s[formed] = round(time.perf_counter() - row_started, 1)
                 samples.extend({"model": formed, "theme": jobs[k][0], "sample": jobs[k][1], "prompt": prompts[k],
                                 "request": describe_form(form), "requested_form": form, **o}
                                for k, form, o in zip(formed_jobs, formed_forms, outs, strict=True))
-                print(f"generate: {formed}: {len(outs)} poems ({sampling_s[formed]:.0f} s)", flush=True)
+                rows_done.advance(note=f"{formed}: {len(outs)} poems in {sampling_s[formed]:.0f} s")
         if not any(ROWS[r].quantized for r in rows):
             judge = (model, tokenizer)  # the base as shipped judges every row's fluency
     generation_s = time.perf_counter() - started
@@ -212,7 +221,7 @@ def main() -> None:
     # Fluency judged by the base model as shipped, for every row's delivered samples
     judge_started = time.perf_counter()
     judged = judge_scores(judge[0], judge[1], preset, [s["prompt"] for s in samples], [s["text"] for s in samples],
-                          ev.batch_size)
+                          ev.batch_size, progress=Progress("generate: fluency judge", len(samples), "poems"))
     for s, score in zip(samples, judged, strict=True):
         s["judge_nll"], s["judge_tokens"] = score["nll"], score["tokens"]
     judge_s = time.perf_counter() - judge_started

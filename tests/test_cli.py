@@ -53,6 +53,19 @@ def test_write_writes_the_requested_form_and_free_poems_one_switch_away(project,
     assert free.stdout != auto.stdout
 
 
+def test_write_shows_each_poem_on_stderr_and_stdout_keeps_only_the_poems(project, monkeypatch):
+    args = ("write", "зима", "-n", "2", "--max-new-tokens", "8")
+    for how in (("--form", "trochee 4 ABAB x2"), ("--free",)):
+        res = invoke(project, monkeypatch, *args, *how)
+        assert res.exit_code == 0, res.output
+        shown = [ln for ln in res.stderr.splitlines() if ln.startswith("write: poem")]
+        assert shown[-1].startswith("write: poem 2/2 (100%); ") and shown[-1].endswith(" elapsed")
+        if how[0] == "--form":  # one after another: a line per poem, with the time left
+            assert shown[0].startswith("write: poem 1/2 (50%); ") and shown[0].endswith(" left")
+        assert "write:" not in res.stdout and "loading" not in res.stdout
+        assert res.stdout.count("зима · adapted") == 2 and res.stdout.startswith("─")
+
+
 def test_compare_prints_base_and_adapted_side_by_side(project, monkeypatch):
     res = invoke(project, monkeypatch, "compare", "море", "--no-scan", "--max-new-tokens", "10", "--free")
     assert res.exit_code == 0, res.output

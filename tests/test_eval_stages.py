@@ -187,6 +187,14 @@ def test_evaluate_scores_every_row_with_intervals_the_probe_and_the_language_kep
         assert mv[row]["auc_ci_low"] <= mv[row]["auc"] <= mv[row]["auc_ci_high"]
     assert mv["verse"]["adapted_auc"] != mv["adapted"]["adapted_auc"]  # each row's own losses
     assert "membership of the verse stage's poems under adapted" in done.stdout
+    # progress for the log: a line per row, with the time left, and per task within a row
+    rows = [ln for ln in done.stdout.splitlines() if ln.startswith("evaluate: row ")]
+    assert [ln.split(" (")[0] for ln in rows] == [f"evaluate: row {i}/6" for i in range(1, 7)]
+    assert rows[0].startswith("evaluate: row 1/6 (17%): base: test perplexity") and rows[0].endswith(" left")
+    for task in ("adapted: test poems 2/2", "adapted: membership: train poems 4/4", "adapted: probe: poems 6/6",
+                 "verse: language kept: other poets' poems 2/2"):
+        assert f"evaluate: {task} (100%); " in done.stdout, task
+    assert "\r" not in done.stdout and "evaluate: " not in done.stderr  # no bar outside a terminal
 
 
 def test_evaluate_without_the_verse_stage_has_no_verse_row(workspace):
@@ -257,6 +265,15 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     assert any(s["text"] != first[(s["theme"], s["sample"])] for s in chosen) or \
         all(s["chosen"] in (0, None) for s in chosen)
     assert metrics["selection"]["candidates"] == 3 and "p_author" in metrics["selection"]["score"]
+    # progress for the log: a line per row (free, full-vocabulary, formed), poems within a row
+    rows = [ln for ln in done.stdout.splitlines() if ln.startswith("generate: row ")]
+    assert [ln.split(" (")[0] for ln in rows] == [f"generate: row {i}/8" for i in range(1, 9)]
+    assert rows[-1].startswith("generate: row 8/8 (100%): ") and rows[0].endswith(" left")
+    assert any(ln.split(": ", 2)[2].startswith("adapted_formed: 2 poems in ") for ln in rows)
+    for task in ("adapted: poems 12/12", "base_full_vocab: poems 4/4", "adapted_formed: poems 2/2",
+                 "fluency judge: poems 36/36"):
+        assert f"generate: {task} (100%); " in done.stdout, task
+    assert "\r" not in done.stdout and "generate: " not in done.stderr  # no bar outside a terminal
     # Make the adapted samples known texts: the same seed writes them again, and the gate
     # must now fail the stage, naming the sample and the known text it copies.
     adapted = [s for s in samples if s["model"] == "adapted"]

@@ -63,6 +63,13 @@ def test_padding_does_not_change_scores(setup):
         assert a["nll"] == pytest.approx(b["nll"], rel=1e-4)
 
 
+def test_scoring_reports_progress_per_batch(setup):
+    base, _, tok, examples = setup
+    done: list[int] = []
+    score_examples(base, examples, tok.pad_token_id, batch_size=2, progress=done.append)
+    assert done == [2, 2, 1]  # 5 poems in batches of 2
+
+
 def test_only_completion_tokens_are_scored(setup):
     base, _, tok, examples = setup
     scores = score_examples(base, examples, tok.pad_token_id)

@@ -61,6 +61,15 @@ def test_same_seed_same_poems_other_seed_other_poems(model):
     assert [len(x) for x in a] == [3, 3] and all(0 <= x["new_tokens"] <= 12 for x in a[0] + a[1])
 
 
+def test_sampling_reports_each_finished_poem_and_changes_no_poem(model):
+    peft, tok, preset = model
+    prompts = ["тема: зима", "тема: долгая дорога", "тема: море"]
+    done: list[int] = []
+    shown = sample(peft, tok, preset, prompts, 2, seed=5, decoding=DECODE, batch_size=4, progress=done.append)
+    assert sum(done) == 6 and len(done) >= 2  # every poem, as its batch's rows finish
+    assert shown == sample(peft, tok, preset, prompts, 2, seed=5, decoding=DECODE, batch_size=4)
+
+
 def test_left_padding_does_not_change_greedy_output(model):
     peft, tok, preset = model
     greedy = settings(temperature=1e-4, top_p=1.0, repetition_penalty=1.0)
@@ -280,6 +289,14 @@ def test_every_line_probe_fires_on_a_reciting_model_and_not_on_an_untrained_one(
     assert r["probe_test_rate"] == 0 and r["probe_rate_gap_ci_low"] > 0.4
     assert r["probe_train_similarity"] > 0.9 and r["probe_test_similarity"] < 0.5
     assert u["probe_train_rate"] == u["probe_test_rate"] == 0 and u["probe_train_poem_share_ci_high"] > 0.5
+
+
+def test_the_probe_reports_the_poems_of_each_batch():
+    seen = toy_records(3)
+    model, tok, preset = overfit(seen, steps=3)
+    done: list[int] = []
+    recite_lines(model, tok, preset, seen, None, max_lines=2, max_new_tokens=8, batch_size=4, progress=done.append)
+    assert done == [2, 1]  # whole poems of 2 lines, about 4 lines a batch
 
 
 def test_every_line_probe_greedy_second_line_is_the_old_probe():

@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "qwen_qlora"
 
 FLOORS = {
     "config": 0, "io": 0, "text": 0, "stats": 0, "rows": 0,   # the bottom layer
+    "progress": 0,
     "metrics": 1,                                              # pure functions of texts
     "model": 2,                                                # load, lora, head, prompts
     "corpus": 3, "training": 3, "generation": 3,

@@ -1,9 +1,13 @@
 """The demo page on a tiny model, in headless Chromium: a typed theme gives base and
-adapted poems side by side with scansion; bad input and failures show one line on the
-page; a hostile theme is shown as text; concurrent requests queue on one model."""
+adapted poems side by side with scansion; while poems are written the page says so; bad
+input and failures show one line on the page; a hostile theme is shown as text; concurrent
+requests queue on one model."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import threading
 import urllib.parse
 import urllib.request
@@ -57,7 +61,9 @@ def test_typed_theme_in_a_browser(server, tmp_path):
     driver = chromium()
     try:
         driver.get(url)
-        assert driver.execute_script("return document.scripts.length") == 0
+        # one inline script (the in-flight note), nothing loaded from anywhere
+        assert driver.execute_script("return [document.scripts.length, [...document.scripts].filter(s => s.src).length]"
+                                     ) == [1, 0]
         options = [o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, "datalist option")]
         assert options == THEMES
         box = driver.find_element(By.NAME, "theme")
@@ -96,6 +102,45 @@ def test_picked_theme_in_a_browser(server):
         assert driver.find_element(By.CSS_SELECTOR, "h2.theme-name").text == THEMES[1]
     finally:
         driver.quit()
+
+
+def test_the_page_says_poems_are_being_written_while_they_are(server):
+    """Once the form is sent, the buttons are disabled and "writing the poems… N s" counts
+    up (the page's policy lets its one script run). The request is held in flight by
+    stopping the submission after the page's own handler has run (a browser driver waits
+    for a real navigation before it answers)."""
+    from fixtures.browser import chromium
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = server
+    driver = chromium()
+    try:
+        driver.get(url)
+        note = driver.find_element(By.ID, "writing")
+        assert not note.is_displayed()
+        driver.execute_script("document.querySelector('form.ask').addEventListener('submit', e => e.preventDefault())")
+        driver.find_element(By.NAME, "theme").send_keys("море")
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        assert note.is_displayed() and note.text.startswith("writing the poems…")
+        WebDriverWait(driver, 5).until(
+            lambda d: not any(b.is_enabled() for b in d.find_elements(By.CSS_SELECTOR, "form.ask button")))
+        WebDriverWait(driver, 10).until(lambda d: int(d.find_element(By.ID, "writing-seconds").text) >= 1)
+    finally:
+        driver.quit()
+
+
+def test_the_in_flight_note_is_in_the_markup_and_its_script_is_the_one_allowed(server):
+    url, _ = server
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        page = resp.read().decode()
+    assert re.search(r'<p class="note" id="writing" role="status" hidden>writing the poems… '
+                     r'<span id="writing-seconds">0</span> s</p>', page)
+    (script,) = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    (policy,) = re.findall(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
+    assert 'method="post"' in page  # without JavaScript the form posts as before
 
 
 def test_same_seed_same_poems_and_settings_matter(server):

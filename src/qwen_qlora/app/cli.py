@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,36 @@ def _decoding(params: Any, temperature: float | None, top_p: float | None, max_n
 def _load_poet(params: Any, adapter: Path, scansion: bool) -> Any:
     from qwen_qlora.app.poet import Poet
 
-    with console.status(f"loading {params.model.preset} with the adapter from {adapter} ..."):
+    with err_console.status(f"loading {params.model.preset} with the adapter from {adapter} ..."):
         return Poet.load(params, adapter, attributor_path=DEFAULT_ATTRIBUTOR, scansion=scansion)
+
+
+@contextmanager
+def _writing(n: int, form: dict | None) -> Iterator[Callable[[int], None]]:
+    """Which poem is being written, on stderr so that stdout keeps only the poems: a status
+    line in a terminal (the poem, the time so far and left), else one short line per poem
+    (`write: poem 3/8 (38%); 12 s elapsed, ~20 s left`). Free poems are sampled side by side,
+    formed ones one after another."""
+    from qwen_qlora.progress import Progress
+
+    if not err_console.is_terminal:
+        yield Progress("write", n, "poem", lines=n, out=sys.stderr, bar=False)
+        return
+    done = Progress("write", n, "poem", lines=0)
+
+    def message() -> str:
+        if done.done >= n:
+            return "checking the poems against every known text ..."
+        if form is None and n > 1:
+            return f"writing {n} poems (sampled side by side): {done.done} done · {done.timing()}"
+        return f"writing poem {done.done + 1} of {n} · {done.timing()}"
+
+    with err_console.status(message()) as status:
+        def advance(k: int) -> None:
+            done(k)
+            status.update(message())
+
+        yield advance
 
 
 def check_theme(theme: str) -> str:
@@ -220,7 +249,8 @@ def write(
     poet = _load_poet(p, adapter, scansion)
     form = poet.form_request(spec)
     model = "base" if base_only else "adapted"
-    poems = poet.write(theme, decoding, seed, n, (model,), form)[model]
+    with _writing(n, form) as progress:
+        poems = poet.write(theme, decoding, seed, n, (model,), form, progress)[model]
     for i, poem in enumerate(poems, 1):
         console.rule(f"{theme} · {model} · {i}" + (f" · {describe_form(form)}" if form else ""))
         console.print(poem["text"] or "(empty)", markup=False, highlight=False)
@@ -259,7 +289,8 @@ def compare(
     check_request(seed, n)
     poet = _load_poet(p, adapter, scansion)
     asked = poet.form_request(spec)
-    result = poet.write(theme, decoding, seed, n, form=asked)
+    with _writing(2 * n, asked) as progress:
+        result = poet.write(theme, decoding, seed, n, form=asked, progress=progress)
     how = (f"form decoder: {describe_form(asked)}" if asked else
            f"free, max {decoding.max_new_tokens} new tokens, {decoding.vocab} vocabulary")
     table = Table(title=f"{theme} (seed {seed}, temperature {decoding.temperature}, top-p {decoding.top_p}, {how})",

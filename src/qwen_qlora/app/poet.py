@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ class Poet:
         return self._vocab
 
     def write(self, theme: str, decoding: Any, seed: int = 0, n: int = 1, models: tuple[str, ...] = MODELS,
-              form: dict | None = None) -> dict[str, list[dict]]:
+              form: dict | None = None, progress: Callable[[int], object] | None = None) -> dict[str, list[dict]]:
         """{model: [poem, ...]}; each poem {text, prompt, new_tokens, stopped_at_eos, gate, scan?}.
         `decoding`: `params.generate.decoding(...)`. The same theme, decoding and seed give the
         same poems, and the same poem as the generate stage's sampler on that prompt. `form`:
@@ -131,7 +132,11 @@ class Poet:
         Every poem passes the quoting gate (`gate`: passed, reasons, the known poem a near
         line resembles, resampled). An adapted poem that fails is written again with the
         next seeds, up to MAX_RESAMPLES times; one that still fails is withheld (text
-        empty). Base poems (the model as shipped, for comparison) get the verdict only."""
+        empty). Base poems (the model as shipped, for comparison) get the verdict only.
+
+        `progress`: called with the number of poems just written (`n` per model; a poem
+        written again for the gate is not counted again), so a caller can show which poem
+        is being written (`qwen_qlora.progress.Progress`)."""
         from qwen_qlora.metrics.poetics import scan_poem  # torch/peft: imported when poems are written
         from qwen_qlora.model.prompts import make_prompt
 
@@ -145,7 +150,7 @@ class Poet:
         with self._lock:
             vocab = self.vocab(decoding) if form is None else None
             for name in models:
-                poems = self._sample(prompt, form, n, seed, decoding, name == "adapted", vocab)
+                poems = self._sample(prompt, form, n, seed, decoding, name == "adapted", vocab, progress)
                 if name == "adapted":
                     poems = [self._gated(poem, prompt, form, decoding, seed + n + i * MAX_RESAMPLES, vocab)
                              for i, poem in enumerate(poems)]
@@ -166,16 +171,16 @@ class Poet:
                 "resampled": resampled}
 
     def _sample(self, prompt: str, form: dict | None, n: int, seed: int, decoding: Any, adapter: bool,
-                vocab: Any) -> list[dict]:
+                vocab: Any, progress: Callable[[int], object] | None = None) -> list[dict]:
         """`n` poems on one prompt: the form decoder's when a form is asked, else the sampler's."""
         from qwen_qlora.generation import decode
         from qwen_qlora.generation.form import formed
 
         if form is not None:
             return formed.sample_formed(self.model, self.tokenizer, self.preset, [prompt] * n, [form] * n, seed,
-                                        decoding, self.kit(), adapter=adapter)
+                                        decoding, self.kit(), adapter=adapter, progress=progress)
         (poems,) = decode.sample(self.model, self.tokenizer, self.preset, [prompt], n, seed, decoding,
-                                 adapter=adapter, vocab=vocab)
+                                 adapter=adapter, vocab=vocab, progress=progress)
         return poems
 
     def _gated(self, poem: dict, prompt: str, form: dict | None, decoding: Any, next_seed: int, vocab: Any) -> dict:

@@ -11,9 +11,12 @@ fonts and front-end assets from CDNs unless configured otherwise, checks for upd
 sends analytics by default, and runs its UI as JavaScript. This page must work with no
 network at all and show poems (untrusted text) safely. Flask (already installed with the
 project's test tools, maintained by Pallets) serves one server-rendered HTML form with
-inline CSS: no JavaScript, no external asset, jinja2 autoescaping for every poem, and a
-plain HTML form that works in any browser. The trade-off: no streaming of tokens while
-a poem is written; the page returns when both poems are done.
+inline CSS: no external asset, jinja2 autoescaping for every poem, and a plain HTML form
+that works in any browser. The trade-off: no streaming of tokens while a poem is written;
+the page returns when both poems are done. While it waits, one small inline script
+(`WRITING_SCRIPT`, the only one the page's Content-Security-Policy allows, by its hash)
+disables the buttons and shows "writing the poems…" with the seconds so far; without
+JavaScript the form posts the same and the browser's own spinner is all that shows.
 
 The model loads once at start. Generation runs under the Poet's lock, so concurrent
 requests queue (each waits for the one before). A bad input or a failure is shown on the
@@ -22,17 +25,43 @@ page as one line; the traceback goes to the server log only.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from typing import Any
 
 from flask import Flask, render_template, request
 from jinja2 import ChoiceLoader, PackageLoader
+from markupsafe import Markup
 
 from qwen_qlora.app.poet import MODELS, Poet
 from qwen_qlora.metrics.form_annotation import describe_form
 
 log = logging.getLogger("qwen_qlora.app.serve")
 FIELDS = {"temperature": float, "top_p": float, "max_new_tokens": int, "repetition_penalty": float}
+
+# While a request is in flight: the buttons are disabled once the form's data is taken (a
+# button disabled before that would drop a picked theme), "writing the poems… N s" shows,
+# and a second submit is ignored; a page restored by the back button is reset.
+WRITING_SCRIPT = """
+var form = document.querySelector("form.ask"), note = document.getElementById("writing");
+function idle() {
+  delete form.dataset.busy; note.hidden = true;
+  form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+}
+form.addEventListener("submit", function (event) {
+  if (form.dataset.busy) { event.preventDefault(); return; }
+  var started = Date.now(), seconds = document.getElementById("writing-seconds");
+  form.dataset.busy = "1"; note.hidden = false; seconds.textContent = "0";
+  setTimeout(function () { form.querySelectorAll("button").forEach(function (b) { b.disabled = true; }); }, 0);
+  var timer = setInterval(function () {
+    if (!form.dataset.busy) { clearInterval(timer); return; }
+    seconds.textContent = Math.floor((Date.now() - started) / 1000);
+  }, 1000);
+});
+window.addEventListener("pageshow", function (event) { if (event.persisted) { idle(); } });
+"""
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(WRITING_SCRIPT.encode()).digest()).decode()
 
 
 def _form_settings(form: Any, generate: Any) -> tuple[Any, int]:
@@ -75,6 +104,7 @@ def create_app(poet: Poet, themes: list[str], generate: Any, forms: dict[str, di
     # The page shares the report's stylesheet (report/templates/report.css).
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PackageLoader("qwen_qlora.report", "templates")])
     app.jinja_env.autoescape = True  # Flask escapes only *.html by name; these are *.html.j2
+    app.jinja_env.globals.update(script=Markup(WRITING_SCRIPT), script_hash=SCRIPT_HASH)
 
     @app.route("/", methods=["GET", "POST"])
     def index() -> Any:

@@ -8,7 +8,7 @@ poems, and a row's ratio to another row on the same requests (paired by request)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from qwen_qlora.evaluation.scoring import poem_tokens, score_examples
@@ -17,10 +17,12 @@ from qwen_qlora.stats import bootstrap_ci
 
 
 def judge_scores(model: Any, tokenizer: Any, preset: Any, prompts: Sequence[str], texts: Sequence[str],
-                 batch_size: int = 8) -> list[dict[str, float]]:
-    """Per sample: {nll, tokens, ...} of its poem tokens under the base model (adapter off)."""
+                 batch_size: int = 8, progress: Callable[[int], object] | None = None) -> list[dict[str, float]]:
+    """Per sample: {nll, tokens, ...} of its poem tokens under the base model (adapter off).
+    `progress`: called with the samples each batch scored."""
     examples = [encode_example(preset, tokenizer, p, t) for p, t in zip(prompts, texts, strict=True)]
-    return poem_tokens(score_examples(model, examples, tokenizer.pad_token_id, batch_size, adapter=False))
+    return poem_tokens(score_examples(model, examples, tokenizer.pad_token_id, batch_size, adapter=False,
+                                      progress=progress))
 
 
 def _ppl(nll, tokens) -> float:

@@ -14,7 +14,7 @@ per-row stop once the asked line is complete.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -97,13 +97,14 @@ def nth_line_done(tokenizer: Any, prefixes: list[str], targets: list[int]) -> Ro
 
 def recite_lines(model: Any, tokenizer: Any, preset: Any, records: list[dict[str, Any]], sampling: Sampling | None,
                  *, seed: int = 0, max_lines: int | None = None, max_new_tokens: int = 24, batch_size: int = 32,
-                 vocab: torch.Tensor | None = None, adapter: bool = True) -> list[list[tuple[str, str]]]:
+                 vocab: torch.Tensor | None = None, adapter: bool = True,
+                 progress: Callable[[int], object] | None = None) -> list[list[tuple[str, str]]]:
     """Per record, [(real line, generated line)] for its first `max_lines` verse lines
     (all when None): line k is generated from the prompt and the real completion tokens
     before it (`prompts.line_prefixes`), sampled with `sampling` (greedy when None) over
     `vocab` (every token when None), seeded with `seed`. A poem is run once and each of
     its lines branches off its key-value cache (`decode`'s `branches`); a batch holds
-    whole poems, about `batch_size` lines."""
+    whole poems, about `batch_size` lines. `progress`: called with the poems each batch probed."""
     poems = []
     for rec in records:
         head, body, targets = line_prefixes(preset, tokenizer, rec["prompt"], rec["completion"])
@@ -127,6 +128,8 @@ def recite_lines(model: Any, tokenizer: Any, preset: Any, records: list[dict[str
         for (row, _), prefix, k, new in zip(branches, prefixes, targets, news, strict=True):
             verse = lines(prefix + tokenizer.decode(new, skip_special_tokens=True))
             out[batch[row]].append((poems[batch[row]][2][k][1], verse[k] if len(verse) > k else ""))
+        if progress is not None:
+            progress(len(batch))
     return out
 
 

@@ -18,6 +18,7 @@ apart (`stop_term`), since knowing where a poem ends is not writing it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -68,10 +69,11 @@ def token_stats(logits: torch.Tensor, target: torch.Tensor, chunk: int = 256) ->
 
 
 @torch.no_grad()
-def score_examples(model: Any, examples: list[dict[str, Any]], pad_id: int,
-                   batch_size: int = 8, adapter: bool = True) -> list[dict[str, float]]:
+def score_examples(model: Any, examples: list[dict[str, Any]], pad_id: int, batch_size: int = 8,
+                   adapter: bool = True, progress: Callable[[int], object] | None = None) -> list[dict[str, float]]:
     """Per example: summed NLL (nats), supervised tokens, correct argmax predictions and
-    summed predictive entropy (nats) over the completion tokens."""
+    summed predictive entropy (nats) over the completion tokens. `progress`: called with
+    the number of examples scored by each batch."""
     model.eval()
     device = next(model.parameters()).device
     out: list[dict[str, float] | None] = [None] * len(examples)
@@ -96,6 +98,8 @@ def score_examples(model: Any, examples: list[dict[str, Any]], pad_id: int,
                           "stop_nll": float(stats["nll"][last]) if last is not None else 0.0,
                           "stop_correct": int(stats["correct"][last]) if last is not None else 0,
                           "stop_entropy": float(stats["entropy"][last]) if last is not None else 0.0}
+            if progress is not None:
+                progress(len(idx))
     return out  # type: ignore[return-value]
 
 

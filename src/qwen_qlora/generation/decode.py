@@ -108,7 +108,8 @@ def attention_window(model: Any) -> float:
 @torch.no_grad()
 def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence[int], max_new_tokens: int,
            sampling: Sampling | None = None, vocab: torch.Tensor | None = None,
-           done: RowDone | None = None, branches: Sequence[tuple[int, int]] | None = None) -> list[list[int]]:
+           done: RowDone | None = None, branches: Sequence[tuple[int, int]] | None = None,
+           finished: Callable[[int], object] | None = None) -> list[list[int]]:
     """The new tokens of each prompt row (token ids), left-padded into one batch and decoded
     with a key-value cache: sampled with `sampling` (the caller seeds torch), greedy
     without. A row stops after a token of `stop_ids` (kept as its last token), after
@@ -118,7 +119,10 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
     `branches`: [(row, n)], continuations of prefixes: each decodes `rows[row][:n]`, and
     the result has one entry per branch. The rows are run once and every branch reuses
     their key-value cache, its positions from n on masked out, so asking for many
-    prefixes of one text costs one pass over the text, not one per prefix."""
+    prefixes of one text costs one pass over the text, not one per prefix.
+
+    `finished`: called with the number of rows (or branches) that stopped at a step, for
+    progress shown per finished poem."""
     model.eval()
     if branches is not None and max(map(len, rows)) + max_new_tokens > attention_window(model):
         # a sliding-window layer's cache drops the oldest keys, which an early branch needs
@@ -183,9 +187,13 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
             if done is not None and not ended[n] and done(row, new[row]):
                 ended[n] = True
         if step == max_new_tokens - 1 or bool(ended.all()):
+            if finished is not None:
+                finished(len(alive))
             break
         keep = (~ended).nonzero()[:, 0]
         if len(keep) < len(alive):
+            if finished is not None:
+                finished(len(alive) - len(keep))
             cache.batch_select_indices(keep)
             alive, mask, history, column, last = alive[keep], mask[keep], history[keep], column[keep], last[keep]
             token = token[keep]
@@ -200,13 +208,15 @@ def decode(model: Any, rows: list[list[int]], *, pad_id: int, stop_ids: Sequence
 
 def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, seed: int, decoding: Decoding, *,
            adapter: bool = True, shots: Sequence[Shot] = (), cut_at: str | None = None, batch_size: int = 64,
-           vocab: torch.Tensor | None = None) -> list[list[dict[str, Any]]]:
+           vocab: torch.Tensor | None = None, progress: Callable[[int], object] | None = None
+           ) -> list[list[dict[str, Any]]]:
     """`n` sampled completions of each prompt, in batches of `batch_size` rows: per
     prompt, a list of {text, new_tokens, stopped_at_eos}. The same prompts, seed and
     `decoding` (`GenerateParams.decoding()`) give the same poems. `cut_at`: a text at which
     a sample is cut (and counted as stopped); `vocab`: the token subset that
     `decoding.vocab: corpus` samples from (`model.head.records_vocab`), required then and
-    refused otherwise, so the restriction is never applied or dropped silently."""
+    refused otherwise, so the restriction is never applied or dropped silently.
+    `progress`: called with the number of poems just finished (`qwen_qlora.progress.Progress`)."""
     if (decoding.vocab == "corpus") != (vocab is not None):
         raise ValueError(f"generate.vocab is {decoding.vocab!r} but the token subset was "
                          f"{'not given' if vocab is None else 'given'}; build it with model.head.records_vocab "
@@ -220,7 +230,7 @@ def sample(model: Any, tokenizer: Any, preset: Any, prompts: list[str], n: int, 
     for start in range(0, len(rows), batch_size):
         with adapter_switch(model, adapter):
             news = decode(model, rows[start:start + batch_size], pad_id=tokenizer.pad_token_id, stop_ids=[eos],
-                          max_new_tokens=max_new_tokens, sampling=sampling, vocab=vocab)
+                          max_new_tokens=max_new_tokens, sampling=sampling, vocab=vocab, finished=progress)
         for new in news:
             ended = bool(new) and new[-1] == eos
             stop = len(new) - 1 if ended else len(new)

@@ -51,6 +51,7 @@ from qwen_qlora.model.head import SupervisedHead, corpus_vocab
 from qwen_qlora.model.load import Precision
 from qwen_qlora.model.lora import lora_b_weights
 from qwen_qlora.model.prompts import IGNORE, show_mask
+from qwen_qlora.progress import progress_line
 from qwen_qlora.training.health import HealthCallback, check_batch, check_finite
 
 FINGERPRINT = "run_fingerprint.json"
@@ -195,22 +196,13 @@ class LiveCallback(TrainerCallback):
 
 
 
-def duration(seconds: float) -> str:
-    """`42 s`, `3 m 05 s`, `1 h 02 m`."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} m {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds // 60 % 60:02d} m"
-
-
 class ProgressLineCallback(TrainerCallback):
     """One plain line per log (every `logging_steps` optimizer steps) and per evaluation:
     the step of the total, the loss, the time so far and an estimate of the time left (time
-    per step of this run so far, evaluations included, times the steps left). For logs that
-    are not a terminal (DVC, CI, a file), where a progress bar is quiet or garbled; the
-    DVCLive series keep every logged figure."""
+    per step of this run so far, evaluations included, times the steps left), in the line
+    format every long stage shares (`qwen_qlora.progress`). For logs that are not a terminal
+    (DVC, CI, a file), where a progress bar is quiet or garbled; the DVCLive series keep
+    every logged figure."""
 
     def __init__(self, label: str = "train", clock: Any = time.monotonic, out: Any = None):
         self.label, self.clock, self.out = label, clock, out
@@ -233,10 +225,9 @@ class ProgressLineCallback(TrainerCallback):
             what = "done"
         if self.started is None:  # an evaluation before training starts
             return f"{self.label}: step {step}: {what}"
-        elapsed, done = self.clock() - self.started, step - self.first_step
-        left = f", ~{duration(elapsed / done * (total - step))} left" if 0 < done and step < total else ""
-        return (f"{self.label}: step {step}/{total} ({step / max(total, 1):.0%}): {what}; "
-                f"{duration(elapsed)} elapsed{left}")
+        return progress_line(self.label, "step", step, total, what, self.clock() - self.started,
+                             done_here=step - self.first_step)
+
 
 def checkpoint_step(checkpoint: str | None) -> int:
     """The optimizer step of a `checkpoint-N` folder; -1 for none."""

@@ -22,7 +22,7 @@ corpus vocabulary.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,10 +83,10 @@ def form_request(spec: Any, train_forms: Sequence[dict]) -> dict | None:
 
 def sample_formed(model: Any, tokenizer: Any, preset: Any, prompts: Sequence[str], forms: Sequence[dict],
                   seed: int, decoding: Any, kit: FormKit, *, adapter: bool = True,
-                  shots: Sequence[Shot] = ()) -> list[dict]:
+                  shots: Sequence[Shot] = (), progress: Callable[[int], object] | None = None) -> list[dict]:
     """One formed poem per prompt, in the matching requested form: {text, new_tokens,
     stopped_at_eos (True: the form ends it), seed, formed: the decoder's log + seconds and
-    the seeds it gave up on}."""
+    the seeds it gave up on}. `progress`: called with 1 as each poem is done."""
     sampling = Sampling.of(decoding)
     out = []
     for i, (prompt, form) in enumerate(zip(prompts, forms, strict=True)):
@@ -105,6 +105,8 @@ def sample_formed(model: Any, tokenizer: Any, preset: Any, prompts: Sequence[str
         log = {**res["log"], "gave_up_seeds": gave_up, "seconds": round(time.perf_counter() - started, 2)}
         out.append({"text": res["text"], "new_tokens": log["tokens"], "stopped_at_eos": True, "seed": poem_seed,
                     "formed": log})
+        if progress is not None:
+            progress(1)
     return out
 
 
