@@ -130,3 +130,19 @@ def test_export_command_writes_checked_gguf_files(tmp_path, monkeypatch):
     assert "tiny-akhmatova-f16.gguf" in out and "tiny-akhmatova-q8_0.gguf" in out and "max KL" in out
     assert "train 6, validation 2, test 2 poems" in (project / "gguf/README.md").read_text()
     assert (project / "gguf/tiny-akhmatova-q8_0.gguf").stat().st_size < (project / "gguf/tiny-akhmatova-f16.gguf").stat().st_size
+
+
+@pytest.mark.parametrize(("command", "blocked"), [("write", True), ("serve", True), ("scan", False), ("merge", False)])
+def test_inference_commands_start_without_bitsandbytes(command, blocked):
+    """The console script marks bitsandbytes absent for commands that never load a 4-bit
+    model (its import compiles kernels: a quarter of write's import time), and only those."""
+    import subprocess
+    import sys
+
+    code = (f"import sys; from qwen_qlora.app.cli import main; sys.argv = ['qwen-qlora', '{command}', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('BLOCKED' if 'bitsandbytes' in sys.modules and sys.modules['bitsandbytes'] is None else 'OPEN')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == ("BLOCKED" if blocked else "OPEN")
+    assert "Usage" in done.stdout  # the command itself still runs

@@ -425,5 +425,22 @@ def figures(
     print(render(metrics_dir, files or None))
 
 
-if __name__ == "__main__":
+# Commands that load the model for inference only (16/32-bit, never 4-bit)
+INFERENCE_ONLY = {"write", "compare", "serve"}
+
+
+def main() -> None:
+    """The `qwen-qlora` console script: the app, and for an inference-only command
+    bitsandbytes marked absent before anything imports it. peft imports bitsandbytes
+    whenever it is installed (for LoRA on 4-bit bases), and bitsandbytes' import compiles
+    its CPU kernels with torch.compile: about a quarter of `write`'s import time on 2 CPU
+    cores (benchmarks/first_poem.py). Those commands never load a 4-bit model; if one
+    ever did, transformers would refuse it as "bitsandbytes not installed", loudly."""
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    if command in INFERENCE_ONLY and "bitsandbytes" not in sys.modules:
+        sys.modules["bitsandbytes"] = None  # type: ignore[assignment]  # import raises ImportError
     app()
+
+
+if __name__ == "__main__":
+    main()
