@@ -48,6 +48,16 @@ def test_model_card_says_how_it_was_trained():
     assert "LoRA on the frozen 16/32-bit base" in card and "NF4" not in card
     assert "| adapted / base | val_perplexity_ratio | 0.74 |" in card
     assert "train 160, validation 22 poems" in card and "?" not in card
+    assert "Other poets' poems served only as reference" in card  # no verse stage
+
+
+def test_model_card_names_what_the_verse_stage_taught():
+    card = model_card(preset="p", source="s", author="a", lora={}, train={}, dtype="bf16",
+                      split={"train_poems": 160, "val_poems": 22}, metrics={},
+                      verse={"enabled": True, "train_examples": 720,
+                             "poems_by_author": {"blok": 200, "fet": 0, "tsvetaeva": 200}})
+    assert "learned 720 poems of other Russian poets (blok 200, tsvetaeva 200; the verse stage)" in card
+    assert "fet" not in card and "served only as reference" not in card
 
 
 def test_merge_really_changes_the_base(adapter, tmp_path):

@@ -130,7 +130,7 @@ def _metric_line(name: str, row: dict[str, Any], key: str) -> str | None:
 
 def model_card(*, preset: str, source: str, author: str, lora: dict[str, Any], train: dict[str, Any],
                dtype: str, metrics: dict[str, dict[str, Any]], split: dict[str, Any], quantized: bool = True,
-               gguf_files: list[str] | None = None) -> str:
+               gguf_files: list[str] | None = None, verse: dict[str, Any] | None = None) -> str:
     """A short Markdown model card: what it is, the data (the split's figures, required),
     the params, the metrics with intervals (those present in metrics/*.json), intended use
     and limits. With `gguf_files`, the card of a GGUF export: how to run those files."""
@@ -156,8 +156,8 @@ def model_card(*, preset: str, source: str, author: str, lora: dict[str, Any], t
         "## Data", "",
         f"Poems by {author} (train {split['train_poems']}, validation {split['val_poems']}"
         + (f", test {split['test_poems']}" if "test_poems" in split else "")
-        + " poems), from the project's offline corpus; other poets served only as reference for the "
-        "style metrics. Prompt: a request for a poem on a theme.", "",
+        + " poems), from the project's offline corpus. " + _verse_line(verse)
+        + " Prompt: a request for a poem on a theme.", "",
         "## Training", "",
         ("QLoRA: the frozen base in 4-bit NF4, the adapter trained in higher precision, then merged here into the "
          "dense base (never into 4-bit weights)." if quantized else
@@ -194,6 +194,15 @@ CARD_TRAIN_KEYS = ("num_train_epochs", "max_steps", "learning_rate", "per_device
                    "gradient_accumulation_steps", "seed")
 
 
+def _verse_line(verse: dict[str, Any] | None) -> str:
+    """What the verse stage (metrics/verse.json) taught the adapter before her poems."""
+    if not verse or not verse.get("enabled"):
+        return "Other poets' poems served only as reference for the style metrics."
+    poets = ", ".join(f"{a} {n}" for a, n in (verse.get("poems_by_author") or {}).items() if n)
+    return (f"Before her poems the same adapter learned {verse.get('train_examples', '?')} poems of other Russian "
+            f"poets ({poets}; the verse stage); other poets' poems also serve as reference for the style metrics.")
+
+
 def run_card(params: Any, metrics_dir: Path, dtype: str, gguf_files: list[str] | None = None) -> str:
     """The model card of a pipeline run: params.yaml's settings and the run's metrics/*.json."""
     from qwen_qlora.config import to_dict
@@ -204,4 +213,6 @@ def run_card(params: Any, metrics_dir: Path, dtype: str, gguf_files: list[str] |
                       lora=to_dict(params.lora),
                       train={k: v for k, v in to_dict(params.train).items() if k in CARD_TRAIN_KEYS},
                       dtype=dtype, metrics=metrics, split=metrics.get("split", {}),
-                      quantized=params.quant.load_in_4bit, gguf_files=gguf_files)
+                      quantized=params.quant.load_in_4bit, gguf_files=gguf_files,
+                      verse=json.loads(v.read_text(encoding="utf-8"))
+                      if (v := Path(metrics_dir) / "verse.json").is_file() else None)
