@@ -6,7 +6,10 @@ run also pays the page cache). Breakdown: one process timing each step in the or
 `write` takes them (the imports, the quoting index, the model with its adapter, the stress
 model and attributor that `--scan` adds, the form decoder's word table), then a first and
 a second poem on the loaded model (the demo page's case), free and formed. Prints the CPU
-and torch's thread count beside the figures.
+and torch's thread count beside the figures. The console script starts `write` without
+importing bitsandbytes (`app.cli.main`); the breakdown does the same unless
+`--with-bitsandbytes`, and the cold runs are also timed through the bare app, which
+imports it (the before, side by side).
 
 Needs a finished run in the working directory (models/adapter, models/quoting_index.pkl,
 models/word_table.json, models/attributor).
@@ -39,13 +42,17 @@ def lap(label: str, since: float, rows: list[tuple[str, float]]) -> float:
     return now
 
 
-def cold(theme: str, extra: list[str], repeat: int) -> list[float]:
-    """Wall seconds of `qwen-qlora write THEME -n 1 EXTRA` as new processes."""
-    cli = Path(sys.executable).parent / "qwen-qlora"
+BARE_APP = [sys.executable, "-c", "from qwen_qlora.app.cli import app; app()"]  # no main(): imports bitsandbytes
+
+
+def cold(theme: str, extra: list[str], repeat: int, command: list[str] | None = None) -> list[float]:
+    """Wall seconds of `qwen-qlora write THEME -n 1 EXTRA` as new processes (`command`:
+    another way to start the CLI)."""
+    cli = command or [str(Path(sys.executable).parent / "qwen-qlora")]
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        subprocess.run([str(cli), "write", theme, "-n", "1", *extra], check=True, capture_output=True)
+        subprocess.run([*cli, "write", theme, "-n", "1", *extra], check=True, capture_output=True)
         times.append(time.perf_counter() - t)
     return times
 
@@ -55,7 +62,10 @@ def main() -> None:
     ap.add_argument("--theme", default="разлука")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--with-bitsandbytes", action="store_true", help="the breakdown imports it (as before)")
     args = ap.parse_args()
+    if not args.with_bitsandbytes:  # as the console script starts write
+        sys.modules["bitsandbytes"] = None  # type: ignore[assignment]
 
     rows: list[tuple[str, float]] = []
     t = STARTED
@@ -103,8 +113,10 @@ def main() -> None:
         print(f"| {label} | {secs:.2f} |")
     print(f"| everything before the first poem | {loaded:.2f} |")
     print("\n| cold `qwen-qlora write` (new process, -n 1) | seconds per run |\n|---|---|")
-    for label, extra in (("--free", ["--free"]), (f"default form ({params.generate.form})", [])):
-        print(f"| {label} | {', '.join(f'{x:.1f}' for x in cold(args.theme, extra, args.repeat))} |")
+    for label, extra, command in (("--free", ["--free"], None),
+                                  ("--free, bitsandbytes imported (the bare app)", ["--free"], BARE_APP),
+                                  (f"default form ({params.generate.form})", [], None)):
+        print(f"| {label} | {', '.join(f'{x:.1f}' for x in cold(args.theme, extra, args.repeat, command))} |")
 
 
 if __name__ == "__main__":
