@@ -409,7 +409,7 @@ class TrainParams(Section):
     preflight_examples: int = 2
     lora_move_steps: int = 2
     supervised_head: bool = True
-    vocab: Literal["full", "corpus"] = "corpus"
+    vocab: Literal["full", "corpus"] = "full"
     upcast_frozen: bool = False
 
     # Names this section used before it took SFTConfig's: a params.yaml that still has them
