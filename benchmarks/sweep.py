@@ -25,6 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from qwen_qlora.report.figures import flatten
+
 # arm name -> the params it sets (each against the default in params.yaml). The first
 # group leaves the verse adapter as it is (cached); the second re-trains it (~18 min more).
 ARMS: dict[str, list[str]] = {
@@ -59,15 +61,10 @@ def queue(arms: list[str], no_start: bool = False) -> None:
         subprocess.run([DVC, "queue", "start"], check=True)
 
 
-def _changed(params: dict, base: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            out += _changed(value, base[key], name + ".")
-        elif base.get(key) != value:
-            out.append(f"{name}={value}")
-    return out
+def _changed(params: dict, base: dict) -> list[str]:
+    """`key=value` for every dotted param of `params` that differs from `base`."""
+    flat_base = flatten(base)
+    return [f"{key}={value}" for key, value in flatten(params).items() if flat_base.get(key) != value]
 
 
 def table() -> None:
