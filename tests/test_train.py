@@ -48,7 +48,8 @@ from qwen_qlora.training.trainer import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, init_from=None, **train_kw):
+def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, init_from=None, val_records=None,
+                 **train_kw):
     path, preset = base
     kw = dict(max_steps=2, eval_steps=2, logging_steps=1, per_device_train_batch_size=2,
               per_device_eval_batch_size=2, early_stopping_patience=0, vocab="full", lora_move_steps=2,
@@ -57,7 +58,7 @@ def make_trainer(base, ckpt_dir, quant=True, train_records=None, lora=None, init
     precision = resolve_precision(train.precision, preset, "cpu")
     model, tok = load_base(path, preset, QuantParams(load_in_4bit=quant), precision)
     examples, _ = encode_records(preset, tok, train_records or toy_records(6), train.max_length)
-    val, _ = encode_records(preset, tok, toy_records(2, start=4), train.max_length)
+    val, _ = encode_records(preset, tok, val_records or toy_records(2, start=4), train.max_length)
     model = attach_lora(model, lora_config(lora or LoraParams(r=4, alpha=8), preset), train.activation_checkpointing,
                         train.upcast_frozen, init_from)
     args = sft_config(train, ckpt_dir, precision)
@@ -171,6 +172,21 @@ def test_corpus_vocabulary_training_moves_the_adapter_and_evaluates_in_full(gemm
         want = -full(trainer.model, batch)["log_probs"].mean()
         got = trainer.compute_loss(trainer.model, batch)
     assert float(got) == pytest.approx(float(want), rel=1e-5)  # eval: the full vocabulary
+
+
+def test_val_batches_do_not_depend_on_the_seed(gemma_base, tmp_path):
+    """group_by_length groups training batches only: the val loss of one model is the same
+    under any train.seed."""
+    records = toy_records(6)
+    losses, orders = [], []
+    for seed in (7, 42, 1234):
+        trainer, _ = make_trainer(gemma_base, tmp_path / str(seed), quant=False, seed=seed, group_by_length=True,
+                                  per_device_eval_batch_size=1, train_records=records,
+                                  val_records=toy_records(5, start=1))
+        orders.append([len(b["input_ids"][0]) for b in trainer.get_eval_dataloader()])
+        losses.append(trainer.evaluate()["eval_loss"])
+    assert orders[0] == sorted(orders[0]) and orders[0] == orders[1] == orders[2]
+    assert losses[0] == losses[1] == losses[2]
 
 
 def test_plain_lora_on_a_chat_model(qwen_base, tmp_path):
