@@ -11,7 +11,8 @@ measures, each in a new process on the default run's model:
 
 quiet (nothing else running) with 2 threads, then beside a busy process (a pure-Python
 spin loop on one core) with 2 and 1 threads, under OpenMP's default and PASSIVE wait
-policy. Ratios are against the quiet run with 2 threads, measured in this same run.
+policy and with libgomp's spin shortened (GOMP_SPINCOUNT=10000). Ratios are against the
+quiet run with 2 threads, measured in this same run.
 
 Usage: PYTHONPATH=src python benchmarks/busy_neighbour.py [--poems 8] [--steps 3]
 """
@@ -25,12 +26,17 @@ import sys
 import time
 from pathlib import Path
 
-CONDITIONS = [  # (label, busy neighbour, torch threads, OMP_WAIT_POLICY or None = the default)
-    ("quiet, 2 threads", False, 2, None),
-    ("busy, 2 threads", True, 2, None),
-    ("busy, 1 thread", True, 1, None),
-    ("busy, 2 threads, PASSIVE", True, 2, "PASSIVE"),
-    ("busy, 1 thread, PASSIVE", True, 1, "PASSIVE"),
+PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
+SHORT_SPIN = {"GOMP_SPINCOUNT": "10000"}  # libgomp spins this many times, then sleeps
+CONDITIONS = [  # (label, busy neighbour, torch threads, OpenMP environment; {} = the defaults)
+    ("quiet, 2 threads", False, 2, {}),
+    ("quiet, 2 threads, PASSIVE", False, 2, PASSIVE),
+    ("quiet, 2 threads, short spin", False, 2, SHORT_SPIN),
+    ("busy, 2 threads", True, 2, {}),
+    ("busy, 1 thread", True, 1, {}),
+    ("busy, 2 threads, PASSIVE", True, 2, PASSIVE),
+    ("busy, 1 thread, PASSIVE", True, 1, PASSIVE),
+    ("busy, 2 threads, short spin", True, 2, SHORT_SPIN),
 ]
 
 
@@ -62,10 +68,9 @@ def worker(kind: str, threads: int, poems: int, steps: int) -> None:
     print(f"{time.perf_counter() - started:.2f}")
 
 
-def measure(kind: str, threads: int, policy: str | None, poems: int, steps: int) -> float:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if policy:
-        env["OMP_WAIT_POLICY"] = policy
+def measure(kind: str, threads: int, openmp: dict[str, str], poems: int, steps: int) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(openmp)
     done = subprocess.run([sys.executable, __file__, "--worker", kind, "--threads", str(threads),
                            "--poems", str(poems), "--steps", str(steps)],
                           env=env, capture_output=True, text=True, check=False)
@@ -80,16 +85,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--worker", choices=["decode", "train"], default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", nargs="*", default=None, metavar="LABEL",
+                    help="conditions whose label is one of these (the first, quiet, is always run)")
     args = ap.parse_args()
     if args.worker:
         worker(args.worker, args.threads, args.poems, args.steps)
         return
     rows = []
-    for label, busy, threads, policy in CONDITIONS:
+    print("| condition | decode s | train tokens/s |  (as measured)\n|---|---|---|", flush=True)
+    for label, busy, threads, openmp in CONDITIONS:
+        if args.only is not None and label not in args.only and label != CONDITIONS[0][0]:
+            continue
         spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
         try:
-            rows.append((label, measure("decode", threads, policy, args.poems, args.steps),
-                         measure("train", threads, policy, args.poems, args.steps)))
+            rows.append((label, measure("decode", threads, openmp, args.poems, args.steps),
+                         measure("train", threads, openmp, args.poems, args.steps)))
+            print(f"| {label} | {rows[-1][1]:.1f} | {rows[-1][2]:.0f} |", flush=True)
         finally:
             if spinner is not None:
                 spinner.kill()

@@ -146,3 +146,45 @@ def test_inference_commands_start_without_bitsandbytes(command, blocked):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == ("BLOCKED" if blocked else "OPEN")
     assert "Usage" in done.stdout  # the command itself still runs
+
+
+@pytest.mark.parametrize(("preset", "want"), [
+    ({}, "None 10000"),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE None"),
+    ({"GOMP_SPINCOUNT": "5"}, "None 5"),
+])
+def test_the_console_script_shortens_openmp_spinning_unless_told_otherwise(preset, want):
+    """GOMP_SPINCOUNT defaults to 10,000 before torch is imported (long-spinning threads beside
+    a busy process slowed decoding x10); a wait policy or spin count the user set is kept."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(preset)
+    code = ("import os, sys; from qwen_qlora.app.cli import main; sys.argv = ['qwen-qlora', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'), 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == f"{want} False"  # set before torch loads
+
+
+@pytest.mark.parametrize(("preset", "want"), [({}, "10000"), ({"OMP_WAIT_POLICY": "PASSIVE"}, "")])
+def test_the_dvc_wrapper_shortens_openmp_spinning_unless_told_otherwise(tmp_path, preset, want):
+    """tools/dvc exports the same default to the stages it runs."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    wrapper = Path(__file__).parents[1] / "tools" / "dvc"
+    shutil.copy(wrapper, tmp_path / "dvc")
+    (tmp_path / "python").write_text('#!/bin/sh\necho "${GOMP_SPINCOUNT:-}"\n')
+    (tmp_path / "python").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(preset)
+    done = subprocess.run(["sh", str(tmp_path / "dvc"), "status"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == want

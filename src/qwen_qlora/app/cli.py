@@ -429,6 +429,21 @@ def figures(
 INFERENCE_ONLY = {"write", "compare", "serve"}
 
 
+SPINCOUNT = "10000"  # libgomp's default is 300,000 spins before a waiting thread sleeps
+
+
+def short_spins() -> None:
+    """OpenMP threads that spin briefly before they sleep (`GOMP_SPINCOUNT`), unless the user
+    chose a wait policy or spin count. By default torch's OpenMP threads (libgomp) spin long;
+    beside another busy process on a 2-core machine two spinning threads fight for the one
+    free core and decoding took x10.6 its quiet time, training x4.1. With 10,000 spins:
+    x1.9 and x1.7 busy, x1.05 quiet (PASSIVE: x1.4-1.6 busy but x1.14-1.21 quiet);
+    benchmarks/busy_neighbour.py. libgomp reads it once, when torch is first imported, so this
+    runs before anything imports it. `.venv/bin/dvc` (tools/dvc) does the same for the stages."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", SPINCOUNT)
+
+
 def main() -> None:
     """The `qwen-qlora` console script: the app, and for an inference-only command
     bitsandbytes marked absent before anything imports it. peft imports bitsandbytes
@@ -436,6 +451,7 @@ def main() -> None:
     its CPU kernels with torch.compile: about a quarter of `write`'s import time on 2 CPU
     cores (benchmarks/first_poem.py). Those commands never load a 4-bit model; if one
     ever did, transformers would refuse it as "bitsandbytes not installed", loudly."""
+    short_spins()
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     if command in INFERENCE_ONLY and "bitsandbytes" not in sys.modules:
         sys.modules["bitsandbytes"] = None  # type: ignore[assignment]  # import raises ImportError
