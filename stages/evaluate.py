@@ -10,7 +10,8 @@ token with the stop token, whose own term is `stop_nats_per_poem`; "membership":
 train-vs-test AUC of the loss the adapter removed per poem; `probe_*` per probed row: lines
 of train and test poems recited when sampled from the lines before them; "vs_verse": adapted vs
 the verse adapter alone, what her poems add to verse; "retention": language kept, base vs
-verse and adapted on other poets' poems the verse stage never learned) and the per-poem
+verse and adapted on other poets' poems the verse stage never learned; "retention_prose": the
+same rows on Russian prose paragraphs written for the project, as plain text) and the per-poem
 values (reports/eval_per_poem.jsonl) for the report.
 
 Usage: python stages/evaluate.py DATA_DIR BASE_DIR ADAPTER_DIR METRICS_JSON PER_POEM_JSONL
@@ -44,7 +45,8 @@ from qwen_qlora.io import read_jsonl, write_figures, write_jsonl
 from qwen_qlora.model.adapted import active_rows, models_for_rows, row_adapter
 from qwen_qlora.model.head import records_vocab
 from qwen_qlora.model.load import ModelLoadError
-from qwen_qlora.model.prompts import encode_example, fewshot_shots
+from qwen_qlora.metrics.non_verse import PROSE
+from qwen_qlora.model.prompts import IGNORE, encode_example, fewshot_shots
 from qwen_qlora.progress import Progress
 from qwen_qlora.rows import ROWS
 
@@ -54,6 +56,7 @@ KEY_FIGURES = (
     "headline.poem_test_perplexity_ratio+ci", "headline.poem_poems_better", "headline.test_perplexity_ratio",
     "vs_fewshot.poem_test_perplexity_ratio+ci", "vs_fewshot.poem_poems_better", "vs_fewshot.test_perplexity_ratio",
     "vs_verse.poem_test_perplexity_ratio+ci", "retention.*.poem_perplexity_vs_base+ci",
+    "retention_prose.*.perplexity_vs_base+ci",
     "*.poem_test_perplexity", "adapted.test_perplexity", "membership.auc+ci", "membership_verse.*.auc+ci", "adapted.probe_train_rate",
     "adapted.probe_test_rate", "runtime_s",
 )
@@ -102,6 +105,7 @@ def main() -> None:
     # Score every row; the base rows are the same model with the adapter switched off.
     # Progress: a line per row, and within a row per tenth of each task, with the time left
     scores, member_scores, other_scores, verse_member_scores, result = {}, {}, {}, {}, {}
+    prose_scores: dict[str, list[dict]] = {}
     n_rows = len(active_rows(ev.rows, params.quant, verse_dir is not None))
     rows_done = Progress("evaluate", n_rows, "row", lines=n_rows)
     for rows, model, tokenizer in models_for_rows(args.base_dir, args.adapter_dir, preset, params.quant,
@@ -132,6 +136,9 @@ def main() -> None:
                         model, [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in others],
                         tokenizer.pad_token_id, ev.batch_size, adapter=row.adapter,
                         progress=Progress(f"evaluate: {name}: language kept", len(others), "other poets' poems"))
+                    prose_scores[name] = score_examples(
+                        model, [text_example(tokenizer, t) for t in PROSE], tokenizer.pad_token_id, ev.batch_size,
+                        adapter=row.adapter, progress=Progress(f"evaluate: {name}: prose", len(PROSE), "paragraphs"))
                     if verse_members:
                         verse_member_scores[name] = score_examples(
                             model, [encode_example(preset, tokenizer, r["prompt"], r["completion"])
@@ -161,6 +168,7 @@ def main() -> None:
     if "base_4bit" in scores:
         result["quantization"] = {k: v for k, v in against_base["base_4bit"].items() if "poems_better" not in k}
     result["retention"] = retention(other_scores, others, ev.seed)
+    result["retention_prose"] = prose_retention(prose_scores, ev.seed)
     result["membership"] = {**membership_figures(member_scores, {n: scores[n] for n in PAIR}, ev.seed),
                             "train_poems_available": len(train)}
     if verse_member_scores:  # the verse poems learned against other poets' held-out poems
@@ -200,13 +208,42 @@ def main() -> None:
             print(f"evaluate: language kept: {name} / base perplexity on {result['retention']['poems']} other "
                   f"poets' held-out poems x{r['poem_perplexity_vs_base']:.3f}, 95% CI "
                   f"{r['poem_perplexity_vs_base_ci_low']:.3f}-{r['poem_perplexity_vs_base_ci_high']:.3f}")
+    for name, r in result["retention_prose"].items():
+        if isinstance(r, dict) and "perplexity_vs_base" in r:
+            print(f"evaluate: language kept: {name} / base perplexity on {result['retention_prose']['texts']} prose "
+                  f"paragraphs x{r['perplexity_vs_base']:.3f}, 95% CI "
+                  f"{r['perplexity_vs_base_ci_low']:.3f}-{r['perplexity_vs_base_ci_high']:.3f}")
     print(f"evaluate: {result['runtime_s']:.0f} s")
 
 
 # Rows scored on other poets' poems: the model as shipped, the verse adapter, the poet's adapter.
 RETENTION_ROWS = ("base", "verse", "adapted")
-PROSE_NOTE = ("not measured: the corpus holds no Russian prose; the records the clean stage drops as "
-              "prose turned out to be verse and editors' notes from one site, so no prose source is justified")
+PROSE_TEXT = ("Russian prose paragraphs written for the project (metrics/non_verse.PROSE: essays on the "
+              "themes and everyday prose; the corpus holds no prose: the records the clean stage drops as prose "
+              "are verse and editors' notes), scored as plain text: every token after the start token")
+
+
+def text_example(tokenizer, text: str) -> dict[str, list[int]]:
+    """A text scored as plain language modelling: every token after the start token (the
+    first token stands in where the tokenizer has none), no prompt and no stop token."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    bos = tokenizer.bos_token_id
+    head, body = ([bos], ids) if bos is not None else (ids[:1], ids[1:])
+    return {"input_ids": head + body, "labels": [IGNORE] * len(head) + body}
+
+
+def prose_retention(scores: dict[str, list[dict]], seed: int) -> dict:
+    """Language kept on prose: each row's perplexity over every token of the paragraphs and
+    its ratio to the base as shipped, with paired intervals over paragraphs."""
+    out: dict = {"texts": len(next(iter(scores.values()))) if scores else 0, "text": PROSE_TEXT}
+    for name, s in scores.items():
+        agg = aggregate(s, seed)
+        out[name] = {"perplexity": agg["test_perplexity"], "perplexity_ci_low": agg["test_perplexity_ci_low"],
+                     "perplexity_ci_high": agg["test_perplexity_ci_high"], "tokens": sum(x["tokens"] for x in s)}
+        if name != "base":
+            out[name].update({k.replace("test_perplexity_ratio", "perplexity_vs_base"): v
+                              for k, v in perplexity_ratio(s, scores["base"], seed).items()})
+    return out
 
 
 def verse_membership(learned: dict[str, list[dict]], heldout: dict[str, list[dict]], seed: int) -> dict:
@@ -226,7 +263,7 @@ def retention(scores: dict[str, list[dict]], poems: list[dict], seed: int) -> di
     """Language kept: each row's perplexity on other poets' held-out poems (poem tokens,
     the stop token apart) and its ratio to the base as shipped, with paired intervals."""
     out: dict = {"poems": len(poems), "authors": len({p["author"] for p in poems}),
-                 "text": "held-out poems of other poets, never learned by the verse stage", "prose": PROSE_NOTE}
+                 "text": "held-out poems of other poets, never learned by the verse stage"}
     for name, s in scores.items():
         out[name] = {"poem_" + k.removeprefix("test_").removeprefix("poem_"): v
                      for k, v in aggregate(poem_tokens(s), seed).items()}

@@ -18,6 +18,7 @@ from fixtures.tiny_models import toy_records
 
 from qwen_qlora.io import key_figures, read_jsonl, unmatched_keys, write_jsonl
 from qwen_qlora.metrics.form_annotation import request_form
+from qwen_qlora.metrics.non_verse import PROSE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +174,7 @@ def test_evaluate_scores_every_row_with_intervals_the_probe_and_the_language_kep
     assert (v["numerator"], v["denominator"]) == ("adapted", "verse")
     assert v["test_perplexity_ratio"] == pytest.approx(adapted["test_perplexity"] / verse["test_perplexity"], rel=1e-6)
     ret = result["retention"]
-    assert ret["poems"] == 2 and "prose" in ret  # the held-out draw, and why no prose is scored
+    assert ret["poems"] == 2  # the held-out draw
     assert set(ret) >= {"base", "verse", "adapted"}
     for row in ("verse", "adapted"):
         r = ret[row]
@@ -181,6 +182,16 @@ def test_evaluate_scores_every_row_with_intervals_the_probe_and_the_language_kep
         assert r["poem_perplexity_vs_base"] == pytest.approx(r["poem_perplexity"] / ret["base"]["poem_perplexity"],
                                                              rel=1e-6)
     assert "language kept: verse / base" in done.stdout
+    # prose: the project's own paragraphs, plain text, every token after the start token
+    prose = result["retention_prose"]
+    assert prose["texts"] == len(PROSE) and set(prose) >= {"base", "verse", "adapted"}
+    assert len({prose[row]["tokens"] for row in ("base", "verse", "adapted")}) == 1  # the same tokens
+    for row in ("verse", "adapted"):
+        r = prose[row]
+        assert r["perplexity_vs_base_ci_low"] <= r["perplexity_vs_base"] <= r["perplexity_vs_base_ci_high"]
+        assert r["perplexity_vs_base"] == pytest.approx(r["perplexity"] / prose["base"]["perplexity"], rel=1e-6)
+        assert r["perplexity_vs_base"] != 1.0  # the adapter changed something
+    assert "prose paragraphs" in done.stdout
     mv = result["membership_verse"]  # the verse poems learned against the held-out ones, under verse and adapted
     for row in ("verse", "adapted"):
         assert (mv[row]["n_train"], mv[row]["n_test"]) == (2, 2)

@@ -103,19 +103,25 @@ def test_eval_table_shows_the_verse_row_and_the_language_kept():
     ratio = {"poem_test_perplexity_ratio": 1.01, "poem_test_perplexity_ratio_ci_low": 0.99,
              "poem_test_perplexity_ratio_ci_high": 1.03, "poem_poems_better": 14, "test_poems": 33,
              "numerator": "adapted", "denominator": "verse"}
-    retention = {"poems": 32, "authors": 12, "text": "held-out poems of other poets", "prose": "not measured: no prose",
+    retention = {"poems": 32, "authors": 12, "text": "held-out poems of other poets",
                  "base": {"poem_perplexity": 40.0},
                  "verse": {"poem_perplexity": 36.0, "poem_perplexity_vs_base": 0.9,
                            "poem_perplexity_vs_base_ci_low": 0.87, "poem_perplexity_vs_base_ci_high": 0.93},
                  "adapted": {"poem_perplexity": 37.0, "poem_perplexity_vs_base": 0.925,
                              "poem_perplexity_vs_base_ci_low": 0.9, "poem_perplexity_vs_base_ci_high": 0.95}}
+    prose = {"texts": 16, "text": "prose paragraphs", "base": {"perplexity": 20.0, "tokens": 900},
+             "adapted": {"perplexity": 21.0, "tokens": 900, "perplexity_vs_base": 1.05,
+                         "perplexity_vs_base_ci_low": 1.01, "perplexity_vs_base_ci_high": 1.09}}
     table = eval_table({"base": {"poem_test_perplexity": 58.5}, "verse": {"poem_test_perplexity": 53.4},
-                        "adapted": {"poem_test_perplexity": 53.8}, "vs_verse": ratio, "retention": retention})
+                        "adapted": {"poem_test_perplexity": 53.8}, "vs_verse": ratio, "retention": retention,
+                        "retention_prose": prose})
     assert [r["name"] for r in table["rows"]] == ["base", "verse", "adapted"]  # retention is not a model row
     assert table["verse"]["text"].startswith("adapted / verse") and "14 of 33" in table["verse"]["better"]
     lines = table["retention"]["lines"]
     assert [line["value"] for line in lines] == ["0.900", "0.925"] and lines[0]["interval"] == "[0.870, 0.930]"
-    assert table["retention"]["prose"].startswith("not measured")
+    (line,) = table["retention_prose"]["lines"]
+    assert (line["value"], line["interval"], line["base"]["value"]) == ("1.05", "[1.01, 1.09]", "20.00")
+    assert table["retention_prose"]["texts"] == 16
 
 
 def test_eval_table_shows_the_memorisation_checks():

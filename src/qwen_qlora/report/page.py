@@ -25,7 +25,7 @@ from qwen_qlora.rows import ROWS, SELECTED_LABELS
 # Model rows in the order people read them, with what each one is.
 LABELS = ({name: row.label for name, row in ROWS.items()} | SELECTED_LABELS
           | {"poet_val": "her val poems (reference figures)", "poet_test": "her test poems (reference figures)"})
-NOT_ROWS = {"headline", "vs_fewshot", "vs_verse", "retention", "membership", "membership_verse", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
+NOT_ROWS = {"headline", "vs_fewshot", "vs_verse", "retention", "retention_prose", "membership", "membership_verse", "vs_base", "quantization", "delta", "attributor", "baselines", "distance",
             "selection", "non_verse"}
 # Per-sample keys that are shown in their own place, not as flags.
 SAMPLE_KEYS = {"model", "theme", "seed", "sample", "text", "text_cut", "copied_lines",
@@ -110,6 +110,7 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
     quant = {k: fmt(v) for k, v in (ev.get("quantization") or {}).items() if not isinstance(v, (dict, list))}
     verse = ratio_line(ev.get("vs_verse") or {}, split, "poem_")
     return {"verse": verse, "retention": retention_lines(ev.get("retention") or {}),
+            "retention_prose": prose_lines(ev.get("retention_prose") or {}),
             "memorisation": memorisation_lines(ev),
             "split": split, "columns": [label for _, label in keys], "rows": rows, "headline": heads[0] or heads[1],
             "headline_stop": heads[1] if heads[0] else None, "fewshot": heads[2] or heads[3],
@@ -148,7 +149,18 @@ def retention_lines(ret: dict[str, Any]) -> dict[str, Any] | None:
               "perplexity": with_interval(ret[n], "poem_perplexity"), "base": with_interval(ret["base"], "poem_perplexity")}
              for n in model_rows(ret) if "poem_perplexity_vs_base" in ret[n]]
     return {"lines": lines, "poems": ret.get("poems"), "authors": ret.get("authors"),
-            "text": ret.get("text", ""), "prose": ret.get("prose", "")}
+            "text": ret.get("text", "")}
+
+
+def prose_lines(ret: dict[str, Any]) -> dict[str, Any] | None:
+    """Language kept on prose: each row's perplexity on the prose paragraphs against the base
+    as shipped, with its interval, and what the paragraphs are."""
+    if not ret:
+        return None
+    lines = [{"text": f"{LABELS.get(n, n)} / base", **with_interval(ret[n], "perplexity_vs_base"),
+              "perplexity": with_interval(ret[n], "perplexity"), "base": with_interval(ret["base"], "perplexity")}
+             for n in model_rows(ret) if "perplexity_vs_base" in ret[n]]
+    return {"lines": lines, "texts": ret.get("texts"), "text": ret.get("text", "")}
 
 
 def ratio_line(ratio: dict[str, Any], split: str, part: str = "") -> dict[str, Any] | None:
