@@ -36,6 +36,7 @@ ARMS: dict[str, list[str]] = {
     "vocab-corpus-seed7": ["train.vocab=corpus", "train.seed=7"],
     "lr6e-4": ["train.learning_rate=6e-4"],
     "lr1e-3": ["train.learning_rate=1e-3"],
+    "lr1e-3-seed7": ["train.learning_rate=1e-3", "train.seed=7"],
     "ep4": ["train.num_train_epochs=4"],
     "no-verse": ["verse.enabled=false"],
     "r32": ["lora.r=32", "lora.alpha=64"],
