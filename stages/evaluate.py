@@ -168,7 +168,7 @@ def main() -> None:
     if "base_4bit" in scores:
         result["quantization"] = {k: v for k, v in against_base["base_4bit"].items() if "poems_better" not in k}
     result["retention"] = retention(other_scores, others, ev.seed)
-    result["retention_prose"] = prose_retention(prose_scores, ev.seed)
+    result["retention_prose"] = prose_retention(prose_scores, len(PROSE), ev.seed)
     result["membership"] = {**membership_figures(member_scores, {n: scores[n] for n in PAIR}, ev.seed),
                             "train_poems_available": len(train)}
     if verse_member_scores:  # the verse poems learned against other poets' held-out poems
@@ -232,18 +232,10 @@ def text_example(tokenizer, text: str) -> dict[str, list[int]]:
     return {"input_ids": head + body, "labels": [IGNORE] * len(head) + body}
 
 
-def prose_retention(scores: dict[str, list[dict]], seed: int) -> dict:
+def prose_retention(scores: dict[str, list[dict]], texts: int, seed: int) -> dict:
     """Language kept on prose: each row's perplexity over every token of the paragraphs and
     its ratio to the base as shipped, with paired intervals over paragraphs."""
-    out: dict = {"texts": len(next(iter(scores.values()))) if scores else 0, "text": PROSE_TEXT}
-    for name, s in scores.items():
-        agg = aggregate(s, seed)
-        out[name] = {"perplexity": agg["test_perplexity"], "perplexity_ci_low": agg["test_perplexity_ci_low"],
-                     "perplexity_ci_high": agg["test_perplexity_ci_high"], "tokens": sum(x["tokens"] for x in s)}
-        if name != "base":
-            out[name].update({k.replace("test_perplexity_ratio", "perplexity_vs_base"): v
-                              for k, v in perplexity_ratio(s, scores["base"], seed).items()})
-    return out
+    return {"texts": texts, "text": PROSE_TEXT, **against_base(scores, seed, "")}
 
 
 def verse_membership(learned: dict[str, list[dict]], heldout: dict[str, list[dict]], seed: int) -> dict:
@@ -264,13 +256,19 @@ def retention(scores: dict[str, list[dict]], poems: list[dict], seed: int) -> di
     the stop token apart) and its ratio to the base as shipped, with paired intervals."""
     out: dict = {"poems": len(poems), "authors": len({p["author"] for p in poems}),
                  "text": "held-out poems of other poets, never learned by the verse stage"}
+    return {**out, **against_base({name: poem_tokens(s) for name, s in scores.items()}, seed, "poem_")}
+
+
+def against_base(scores: dict[str, list[dict]], seed: int, prefix: str) -> dict:
+    """Each row's figures over the scored tokens (`aggregate`, keys `prefix` + figure) and,
+    for every row but the base, its perplexity over the base's (`prefix` + "perplexity_vs_base"),
+    with a paired interval."""
+    out: dict = {}
     for name, s in scores.items():
-        out[name] = {"poem_" + k.removeprefix("test_").removeprefix("poem_"): v
-                     for k, v in aggregate(poem_tokens(s), seed).items()}
+        out[name] = {prefix + k.removeprefix("test_"): v for k, v in aggregate(s, seed).items()}
         if name != "base":
-            ratio = perplexity_ratio(poem_tokens(s), poem_tokens(scores["base"]), seed)
-            out[name].update({k.replace("test_perplexity_ratio", "poem_perplexity_vs_base"): v
-                              for k, v in ratio.items()})
+            out[name].update({k.replace("test_perplexity_ratio", prefix + "perplexity_vs_base"): v
+                              for k, v in perplexity_ratio(s, scores["base"], seed).items()})
     return out
 
 

@@ -109,8 +109,8 @@ def eval_table(ev: dict[str, Any]) -> dict[str, Any]:
     heads = [ratio_line(h, split, part) for h in (headline, ev.get("vs_fewshot") or {}) for part in ("poem_", "")]
     quant = {k: fmt(v) for k, v in (ev.get("quantization") or {}).items() if not isinstance(v, (dict, list))}
     verse = ratio_line(ev.get("vs_verse") or {}, split, "poem_")
-    return {"verse": verse, "retention": retention_lines(ev.get("retention") or {}),
-            "retention_prose": prose_lines(ev.get("retention_prose") or {}),
+    return {"verse": verse, "retention": kept_lines(ev.get("retention") or {}, "poem_"),
+            "retention_prose": kept_lines(ev.get("retention_prose") or {}, ""),
             "memorisation": memorisation_lines(ev),
             "split": split, "columns": [label for _, label in keys], "rows": rows, "headline": heads[0] or heads[1],
             "headline_stop": heads[1] if heads[0] else None, "fewshot": heads[2] or heads[3],
@@ -140,27 +140,17 @@ def memorisation_lines(ev: dict[str, Any]) -> list[dict[str, str]]:
     return lines
 
 
-def retention_lines(ret: dict[str, Any]) -> dict[str, Any] | None:
-    """Language kept: each row's perplexity on other poets' held-out poems against the base
-    as shipped, with its interval, and what was (and was not) measured."""
+def kept_lines(ret: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    """Language kept (`retention`: other poets' poems, `prefix` "poem_"; `retention_prose`:
+    prose, no prefix): each row's perplexity against the base as shipped, with its interval,
+    and what was measured (the section's own scalars: poems, authors or texts, and text)."""
     if not ret:
         return None
-    lines = [{"text": f"{LABELS.get(n, n)} / base", **with_interval(ret[n], "poem_perplexity_vs_base"),
-              "perplexity": with_interval(ret[n], "poem_perplexity"), "base": with_interval(ret["base"], "poem_perplexity")}
-             for n in model_rows(ret) if "poem_perplexity_vs_base" in ret[n]]
-    return {"lines": lines, "poems": ret.get("poems"), "authors": ret.get("authors"),
-            "text": ret.get("text", "")}
-
-
-def prose_lines(ret: dict[str, Any]) -> dict[str, Any] | None:
-    """Language kept on prose: each row's perplexity on the prose paragraphs against the base
-    as shipped, with its interval, and what the paragraphs are."""
-    if not ret:
-        return None
-    lines = [{"text": f"{LABELS.get(n, n)} / base", **with_interval(ret[n], "perplexity_vs_base"),
-              "perplexity": with_interval(ret[n], "perplexity"), "base": with_interval(ret["base"], "perplexity")}
-             for n in model_rows(ret) if "perplexity_vs_base" in ret[n]]
-    return {"lines": lines, "texts": ret.get("texts"), "text": ret.get("text", "")}
+    ratio, ppl = prefix + "perplexity_vs_base", prefix + "perplexity"
+    lines = [{"text": f"{LABELS.get(n, n)} / base", **with_interval(ret[n], ratio),
+              "perplexity": with_interval(ret[n], ppl), "base": with_interval(ret["base"], ppl)}
+             for n in model_rows(ret) if ratio in ret[n]]
+    return {"text": "", **{k: v for k, v in ret.items() if not isinstance(v, dict)}, "lines": lines}
 
 
 def ratio_line(ratio: dict[str, Any], split: str, part: str = "") -> dict[str, Any] | None:
