@@ -25,8 +25,9 @@ from fixtures.toy_project import dvc, git, make_project
 
 OUTS = ["data/raw/toy.jsonl", "data/interim/poems.jsonl", "data/processed/train.jsonl",
         "data/processed/val.jsonl", "data/processed/reference.jsonl"]
-# made at run time, so that finding them in a tracked file can only mean they leaked
-KEY_ID, SECRET = "AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30)
+# made at run time, so that finding them in a tracked file can only mean they leaked; hex, so
+# that no value starts with "-" (which the dvc command line would read as an option)
+KEY_ID, SECRET = "AKIA" + secrets.token_hex(8).upper(), secrets.token_hex(20)
 
 
 def run_and_push(tmp: Path, configure) -> Path:
