@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=None, help="default: params.yaml generate.seed (choose a rule on "
                     "other seeds than the generate stage's, whose samples are reported)")
     ap.add_argument("--rare-weight", type=float, nargs="*", default=None,
-                    help="form decoder rows under these rare-word prior weights (lexicon.RARE_WEIGHT; default: "
+                    help="form decoder rows under these rare-word prior weights (the lexicon's rare_weight; default: "
                          "the code's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -89,9 +89,8 @@ def main() -> None:
     weights = args.rare_weight or [lexicon.RARE_WEIGHT]
     kits = {}
     for weight in weights:
-        lexicon.RARE_WEIGHT = weight  # read by lexicon.rare_prior while the kit is built
         t0 = time.perf_counter()
-        kits[weight] = FormKit.of(table, tok, params.words.rhyme_min_count)
+        kits[weight] = FormKit.of(table, tok, params.words.rhyme_min_count, rare_weight=weight)
         print(f"model: {which}; table {len(table)} forms; lexicon {len(kits[weight].lexicon.vocab)} tokens, "
               f"rare-word weight {weight:g}, built in {time.perf_counter() - t0:.1f} s")
     seed = g.seed if args.seed is None else args.seed

@@ -659,6 +659,9 @@ class WordsParams(Section):
 
     min_count: int = Field(2, ge=1)
     rhyme_min_count: int = Field(5, ge=1)
+    reading_lines: int = Field(30, ge=0)
+    min_reading_votes: int = Field(5, ge=1)
+    min_reading_share: float = Field(0.25, ge=0, lt=1)
 
 
 class PoeticsParams(Section):

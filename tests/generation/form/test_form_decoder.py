@@ -3,6 +3,7 @@ scanner (not the decoder's own state) judges the final text."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qwen_qlora.generation.decode import Sampling
@@ -119,3 +120,13 @@ def test_rare_words_carry_a_prior_and_common_ones_none():
 
     assert rare_prior(RARE_COUNT) == rare_prior(10 * RARE_COUNT) == 0
     assert rare_prior(2) < rare_prior(5) < 0
+    assert rare_prior(2, weight=3.0) == pytest.approx(3 * rare_prior(2))
+
+
+def test_the_lexicon_takes_its_rare_word_weight_as_an_argument(toy_table, char_tok):
+    plain, heavy, off = (Lexicon(toy_table, char_tok, rare_weight=w) for w in (1.0, 3.0, 0.0))
+    rare = [i for i, e in enumerate(toy_table.entries) if e.count < 20]
+    assert rare, "the toy table needs a rare word"
+    assert np.allclose(heavy.word_bias, 3 * plain.word_bias) and not off.word_bias.any()
+    for name in plain.bias:
+        assert np.allclose(heavy.bias[name], 3 * plain.bias[name])

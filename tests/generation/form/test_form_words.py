@@ -86,3 +86,47 @@ def test_corpus_coverage_counts_word_occurrences_in_the_table(toy_table):
 
     # "ночь" twice and "зюзя" (not in the table) once: 2 of 3 occurrences covered
     assert corpus_coverage(toy_table, ["Ночь, ночь, зюзя"]) == 2 / 3
+
+
+# Iambic lines written for the test, each with "уже" (уже́ / у́же) and "потом" (пото́м / по́том)
+# where only the reader's reading keeps the iamb.
+READ_LINES = "\n".join([
+    "Уже́ темно, и сад молчит",        # the second syllable of "уже" on a strong place
+    "Я знаю, что уже́ пора",
+    "А мы уже́ не говорим",
+    "Пото́м пришла ко мне зима",
+    "И он пото́м ушёл домой",
+    "Уже́ горят огни вдали",
+]).replace("\u0301", "")
+
+
+def test_a_line_votes_for_the_reading_that_alone_fits_a_meter(stresser):
+    from qwen_qlora.generation.form.words import reading_votes
+
+    votes = reading_votes([READ_LINES], stresser, {"уже": (0, 1), "потом": (0, 1)}, lines_per_word=10)
+    assert votes["уже"][1] >= 3 and votes["уже"][0] == 0
+    assert votes["потом"][1] >= 1 and votes["потом"][0] == 0
+    capped = reading_votes([READ_LINES], stresser, {"уже": (0, 1)}, lines_per_word=1)
+    assert sum(capped["уже"].values()) <= 1
+
+
+def test_settling_keeps_readings_by_their_share_of_votes():
+    from collections import Counter
+
+    from qwen_qlora.generation.form.words import Readings, settle_readings
+
+    rule = Readings(lines=30, min_votes=5, min_share=0.25)
+    assert settle_readings((0, 1), Counter({1: 9, 0: 1}), rule) == (1,)       # "у́же" dropped
+    assert settle_readings((0, 1), Counter({1: 6, 0: 4}), rule) == (1, 0)     # both read; commoner first
+    assert settle_readings((0, 1), Counter({1: 3}), rule) == (0, 1)           # too few votes: all kept, as listed
+    assert settle_readings((0, 1, 2), Counter({0: 3, 1: 3, 2: 3}), Readings(1, 1, 0.9)) == (0,)  # never empty
+
+
+def test_the_table_drops_a_reading_its_lines_do_not_give(stresser, char_tok):
+    from qwen_qlora.generation.form.words import Readings, build_word_table
+
+    kept = build_word_table([READ_LINES], stresser, char_tok)
+    settled = build_word_table([READ_LINES], stresser, char_tok, readings=Readings(lines=10, min_votes=3))
+    assert set(kept.get("уже").stresses) == {0, 1}
+    assert settled.get("уже").stresses == (1,)
+    assert len(settled.get("уже").rhyme_keys) == 1

@@ -31,7 +31,7 @@ import numpy as np
 
 from qwen_qlora.generation.decode import Sampling
 from qwen_qlora.generation.form.decoder import GaveUp, write_formed
-from qwen_qlora.generation.form.lexicon import Lexicon
+from qwen_qlora.generation.form.lexicon import RARE_WEIGHT, Lexicon
 from qwen_qlora.generation.form.rhyme import RhymeIndex
 from qwen_qlora.generation.form.words import WordTable, load_table
 from qwen_qlora.metrics.form_annotation import common_forms, describe_form, request_form
@@ -50,9 +50,11 @@ class FormKit:
     index: RhymeIndex
 
     @classmethod
-    def of(cls, table: WordTable, tokenizer: Any, rhyme_min_count: int) -> FormKit:
-        """`rhyme_min_count`: words.rhyme_min_count, the corpus count a line's last word needs."""
-        return cls(table, Lexicon(table, tokenizer), RhymeIndex(table, rhyme_min_count))
+    def of(cls, table: WordTable, tokenizer: Any, rhyme_min_count: int,
+           rare_weight: float = RARE_WEIGHT) -> FormKit:
+        """`rhyme_min_count`: words.rhyme_min_count, the corpus count a line's last word needs;
+        `rare_weight`: the lexicon's rare-word prior weight (`Lexicon`)."""
+        return cls(table, Lexicon(table, tokenizer, rare_weight), RhymeIndex(table, rhyme_min_count))
 
     @classmethod
     def load(cls, path: str | Path, tokenizer: Any, rhyme_min_count: int) -> FormKit:

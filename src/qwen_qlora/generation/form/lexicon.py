@@ -9,7 +9,7 @@ when some word it may still become fits the meter; a node where a word is comple
 names that word.
 
 Rare words are made less likely, not forbidden: a word seen `count` times in the corpus
-gets a prior of RARE_WEIGHT * log(min(1, count / RARE_COUNT)) on its logit, spread along
+gets a prior of rare_weight * log(min(1, count / RARE_COUNT)) on its logit, spread along
 its token path (a node carries the prior of the commonest word below it; each step adds
 the change), so a word's total is its own prior whatever tokens spell it.
 Vowel-less forms other than `words.NONSYLLABIC` (an older table's "ж", "б") are left out. `vocab` is every token the decoder can
@@ -18,7 +18,7 @@ computed over it only. `boundary` are the tokens that close a word (a space, a
 punctuation mark or a break first): their mass is the model's chance to end a word
 that could go on ("сон" / "сонный").
 
-    lexicon = Lexicon(table, tokenizer)   # once per table and tokenizer
+    lexicon = Lexicon(table, tokenizer)   # once per table and tokenizer (and rare_weight)
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SENTENCE_END = ".!?…"
 # where each trie's words come from (`words.SPELLINGS`: space, bare, space_cap, bare_cap)
 TRIE_SPELLINGS = {"mid": ("space",), "cap": ("space_cap",), "start": ("bare_cap",)}
 RARE_COUNT = 20      # words seen this often or more carry no rare-word prior
-RARE_WEIGHT = 1.0    # logits per unit of log(count / RARE_COUNT) below it: a word seen twice, -2.3
+RARE_WEIGHT = 1.0    # the default rare_weight: logits per unit of log(count / RARE_COUNT) below it: a word seen twice, -2.3
 
 
 @dataclass
@@ -79,8 +79,9 @@ class Trie:
 
 
 class Lexicon:
-    def __init__(self, table: WordTable, tokenizer: Any):
+    def __init__(self, table: WordTable, tokenizer: Any, rare_weight: float = RARE_WEIGHT):
         self.table = table
+        self.rare_weight = rare_weight
         shapes = sorted({(e.n_syllables, s) for e in table.entries for s in e.stresses},
                         key=lambda x: (x[0], -1 if x[1] is None else x[1]))
         self.shapes = shapes
@@ -96,8 +97,9 @@ class Lexicon:
                 for k in ks:
                     if e.tokens[k]:
                         self.tries[trie].add(e.tokens[k], i, self.entry_shapes[i], e.count)
-        self.word_bias = np.array([rare_prior(e.count) for e in table.entries])
-        self.bias = {name: np.array([rare_prior(c) for c in trie.count]) for name, trie in self.tries.items()}
+        self.word_bias = np.array([rare_prior(e.count, rare_weight) for e in table.entries])
+        self.bias = {name: np.array([rare_prior(c, rare_weight) for c in trie.count])
+                     for name, trie in self.tries.items()}
         self.punctuation = _single_tokens(tokenizer, PUNCTUATION)
         self.sentence_end = frozenset(t for t, text in zip(self.punctuation, _texts(tokenizer, self.punctuation))
                                       if any(c in text for c in SENTENCE_END))
@@ -132,9 +134,9 @@ class Root:
     bias: np.ndarray    # the rare-word prior of each child
 
 
-def rare_prior(count: int) -> float:
+def rare_prior(count: int, weight: float = RARE_WEIGHT) -> float:
     """The logit prior of a word seen `count` times (0 for common words)."""
-    return RARE_WEIGHT * math.log(min(1.0, max(count, 1) / RARE_COUNT))
+    return weight * math.log(min(1.0, max(count, 1) / RARE_COUNT))
 
 
 def _texts(tokenizer: Any, ids) -> list[str]:

@@ -1,7 +1,8 @@
 """The stressed word table: every word form of a corpus with what the form decoder needs.
 
 Each entry holds the word's syllable count, its stresses (the stress model's choice
-first, then a homograph's other stresses, as `metrics.stress` exposes them), its rhyme
+first, then a homograph's other stresses, as `metrics.stress` exposes them; with
+`reading_votes`, only the readings the corpus' verse gives it, commonest first), its rhyme
 keys (the exact ending `metrics.rhyme.line_ending` hears, one per stress, and a coarse
 class that buckets possible rhymes), its lemmas (pymorphy3: every normal form it may
 have) and its token ids under the model's tokenizer in four spellings: after a space
@@ -12,7 +13,7 @@ Words outside the table are never written by the decoder: it samples table words
 (a stated restriction, like `generate`'s token subset). `WordTable.get` returns None
 for them, so a caller must decide what to do; nothing falls back silently.
 
-    table = build_word_table(texts, load_stresser(), tokenizer)
+    table = build_word_table(texts, load_stresser(), tokenizer, readings=Readings(lines=30))
     save_table(table, "data/interim/word_table.json")   # a DVC stage caches it
 """
 
@@ -21,12 +22,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from qwen_qlora.io import atomic_open
+from qwen_qlora.metrics.meter import CLASSICAL, fit_classical
 from qwen_qlora.metrics.rhyme import line_ending
 from qwen_qlora.metrics.stress import StressedLine, Stresser, Word, count_syllables
 
@@ -43,8 +45,20 @@ FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
+class Readings:
+    """How a homograph's readings are settled (params `words.reading_lines`, ...): up to
+    `lines` corpus lines holding it vote (`reading_votes`); a reading with under
+    `min_share` of at least `min_votes` votes is dropped. `lines=0`: every reading kept."""
+
+    lines: int = 0
+    min_votes: int = 5
+    min_share: float = 0.25
+
+
+@dataclass(frozen=True)
 class WordEntry:
-    """One word form. `stresses[0]` is the stress model's choice (0-based syllable index;
+    """One word form. `stresses[0]` is the stress model's choice, or a homograph's most
+    voted reading (`reading_votes`) (0-based syllable index;
     0 for a monosyllable, None for a word without vowels); `rhyme_keys[k]` and
     `rhyme_classes[k]` belong to `stresses[k]`; `tokens[k]` are the ids of the spelling
     `SPELLINGS[k]`."""
@@ -114,13 +128,64 @@ def pymorphy_lemmas() -> Callable[[str], tuple[str, ...]]:
     return lambda word: tuple(sorted({p.normal_form for p in morph.parse(word)}))
 
 
-def build_word_table(texts: Iterable[str], stresser: Stresser, tokenizer: Any, *, min_count: int = 1,
+def reading_votes(texts: Iterable[str], stresser: Stresser, homographs: Mapping[str, Sequence[int]], *,
+                  lines_per_word: int, batch_lines: int = 500) -> dict[str, Counter]:
+    """How the texts' verse reads each homograph (word -> its syllable-index readings).
+
+    The first `lines_per_word` lines holding a word (text order; a line counts for every
+    homograph in it) are stressed in context by `stresser`; then each reading of the word
+    is put in its place in turn, and the line votes for a reading when that reading alone
+    lets the line fit a classical meter (`metrics.meter.CLASSICAL`). A line that fits under
+    both readings, or neither (a dolnik, another word misread), casts no vote. Counter:
+    reading -> votes."""
+    seen: Counter = Counter()
+    chosen = []
+    for text in texts:
+        for line in text.split("\n"):
+            words = {m.group().lower() for m in TABLE_WORD.finditer(line)} & homographs.keys()
+            if words and any(seen[w] < lines_per_word for w in words):
+                chosen.append(line)
+                seen.update(words)
+    votes: dict[str, Counter] = {w: Counter() for w in homographs}
+    for start in range(0, len(chosen), batch_lines):
+        for line in stresser.stress_texts(["\n".join(chosen[start:start + batch_lines])])[0]:
+            for k, word in enumerate(line.words):
+                readings = homographs.get(word.text.lower())
+                if not readings:
+                    continue
+                fitting = [r for r in readings if _fits_classical(line, k, r)]
+                if len(fitting) == 1:
+                    votes[word.text.lower()][fitting[0]] += 1
+    return votes
+
+
+def settle_readings(readings: Sequence[int], votes: Counter, rule: Readings) -> tuple[int, ...]:
+    """The readings kept (`Readings`), the most voted first; all of them, in their order,
+    when the votes are fewer than `rule.min_votes`."""
+    total = sum(votes.values())
+    if total < rule.min_votes:
+        return tuple(readings)
+    kept = [r for r in readings if votes[r] / total >= rule.min_share] or [max(readings, key=votes.__getitem__)]
+    return tuple(sorted(kept, key=lambda r: (-votes[r], readings.index(r))))
+
+
+def _fits_classical(line: StressedLine, k: int, reading: int) -> bool:
+    words = list(line.words)
+    words[k] = replace(words[k], stress=reading, alternatives=())
+    placed = StressedLine(line.text, tuple(words))
+    last = placed.last_stress
+    return last is not None and any(fit_classical(placed.pattern, last, period, offset).fits
+                                    for period, offset in CLASSICAL.values())
+
+
+def build_word_table(texts: Sequence[str], stresser: Stresser, tokenizer: Any, *, min_count: int = 1,
                      lemmas: Callable[[str], tuple[str, ...]] | None = None,
-                     batch_words: int = 2000) -> WordTable:
+                     readings: Readings = Readings(), batch_words: int = 2000) -> WordTable:
     """The table of every word form seen at least `min_count` times in `texts` (vowel-less
     forms only if `NONSYLLABIC`), stressed by
-    `stresser` one word a line (a word's stress in isolation; a homograph keeps all its
-    listed stresses, so the decoder may use either, as the scanner's meter pass does)."""
+    `stresser` one word a line (a word's stress in isolation; a homograph keeps its
+    listed stresses, so the decoder may use either, as the scanner's meter pass does,
+    except those `readings` settles away: `reading_votes`, `settle_readings`)."""
     counts = corpus_words(texts)
     words = sorted(w for w, n in counts.items()
                    if n >= min_count and (count_syllables(w) > 0 or w in NONSYLLABIC))
@@ -136,6 +201,13 @@ def build_word_table(texts: Iterable[str], stresser: Stresser, tokenizer: Any, *
                 raise RuntimeError(f"word table: the stress model split {word!r} into "
                                    f"{[w.text for w in line.words]}; pin silero-stress==1.5")
             stressed.append(line.words[0])
+    if readings.lines:
+        homographs = {w.text.lower(): (w.stress or 0, *w.alternatives) for w in stressed if w.alternatives}
+        votes = reading_votes(texts, stresser, homographs, lines_per_word=readings.lines)
+        for i, w in enumerate(stressed):
+            if w.alternatives:
+                kept = settle_readings(homographs[w.text.lower()], votes[w.text.lower()], readings)
+                stressed[i] = replace(w, stress=kept[0], alternatives=kept[1:])
     token_ids = _spelling_tokens(words, tokenizer)
     entries = [_entry(word, counts[word], w, lemmas(word), toks)
                for word, w, toks in zip(words, stressed, token_ids, strict=True)]

@@ -1,0 +1,75 @@
+"""The poet stage's choice, on val only, with intervals: poet adapters (a run's
+models/adapter, an experiment's, a copy of an earlier one) scored on
+
+    her val poems          the poems the trainer's val loss is taken on (the choice rule)
+    other poets' val poems the verse stage's own val draw (models/verse_adapter/verse_poems.json):
+                           language kept, read on poems no test figure uses
+
+each against the base (adapter off) and against the first adapter named, perplexity on
+poem tokens (the stop token apart, as evaluate's headline), paired bootstrap over poems.
+Reads no test poem; decides nothing by itself.
+
+Usage: PYTHONPATH=src python benchmarks/val_choice.py lr3e-4=/tmp/adapter_old lr1e-3=models/adapter
+           [--precision auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from qwen_qlora.config import QuantParams, load_params
+from qwen_qlora.corpus.reference import reference_example
+from qwen_qlora.evaluation.scoring import perplexity_ratio, poem_tokens, score_examples
+from qwen_qlora.io import read_jsonl
+from qwen_qlora.model.adapted import load_adapted
+from qwen_qlora.model.prompts import encode_example
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("adapters", nargs="+", help="NAME=FOLDER, the first is the one the others are set against")
+    ap.add_argument("--precision", default=None, help="default: train.precision, as evaluate scores")
+    ap.add_argument("--root", type=Path, default=Path("."))
+    args = ap.parse_args()
+    params = load_params(args.root / "params.yaml")
+    preset = params.model.selected
+    base = args.root / "models/base" / params.model.preset
+    named = dict(a.split("=", 1) for a in args.adapters)
+    verse_val = set(json.loads((args.root / "models/verse_adapter/verse_poems.json").read_text())["val"])
+    sets = {"her val poems": read_jsonl(args.root / "data/processed/val.jsonl"),
+            "other poets' val poems": [reference_example(r, params.split)
+                                       for r in read_jsonl(args.root / "data/processed/reference.jsonl")
+                                       if r["id"] in verse_val]}
+    scores: dict[str, dict[str, list]] = {s: {} for s in sets}
+    for n, (name, folder) in enumerate(named.items()):
+        model, tok = load_adapted(base, folder, preset, QuantParams(load_in_4bit=False),
+                                  args.precision or params.train.precision)
+        for s, poems in sets.items():
+            examples = [encode_example(preset, tok, r["prompt"], r["completion"]) for r in poems]
+            if n == 0:
+                scores[s]["base"] = poem_tokens(score_examples(model, examples, tok.pad_token_id,
+                                                               params.evaluate.batch_size, adapter=False))
+            scores[s][name] = poem_tokens(score_examples(model, examples, tok.pad_token_id,
+                                                         params.evaluate.batch_size, adapter=True))
+        del model
+    first = next(iter(named))
+    for s, rows in scores.items():
+        print(f"\n{s} ({len(sets[s])} poems, {sum(x['tokens'] for x in rows['base']):.0f} poem tokens):")
+        for name, sc in rows.items():
+            line = f"  {name:<14} loss {sum(x['nll'] for x in sc) / sum(x['tokens'] for x in sc):.4f}"
+            if name != "base":
+                line += "  / base " + _ratio(perplexity_ratio(sc, rows["base"], params.evaluate.seed))
+            if name not in ("base", first):
+                line += f"  / {first} " + _ratio(perplexity_ratio(sc, rows[first], params.evaluate.seed))
+            print(line)
+
+
+def _ratio(r: dict) -> str:
+    return (f"{r['test_perplexity_ratio']:.4f} [{r['test_perplexity_ratio_ci_low']:.4f}, "
+            f"{r['test_perplexity_ratio_ci_high']:.4f}]")
+
+
+if __name__ == "__main__":
+    main()
