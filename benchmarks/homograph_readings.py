@@ -27,7 +27,7 @@ from pathlib import Path
 from qwen_qlora.generation.form.words import load_table
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.metrics.meter import fit_stress_to_meter
-from qwen_qlora.metrics.stress import load_stresser
+from qwen_qlora.metrics.stress import load_stresser, mark_stress
 from qwen_qlora.stats import share_ci
 
 
@@ -62,7 +62,7 @@ def main() -> None:
                     moved.append(w.stress != g.stress)
                     if flags[-1]:
                         if len(examples) < 4:
-                            examples.append(_marked(w.text, w.stress))
+                            examples.append(mark_stress(w.text, w.stress))
         if not flags:
             print(f"{row:<18} {words:>6} {0:>16.1f}  (no homographs)")
             continue
@@ -73,17 +73,6 @@ def main() -> None:
 def _share(flags: list[bool]) -> str:
     ci = share_ci(flags)
     return f"{sum(flags):>4}/{len(flags):<4} {ci['value']:.3f} [{ci['ci_low']:.3f}, {ci['ci_high']:.3f}]"
-
-
-def _marked(word: str, stress: int) -> str:
-    """The word with an acute accent after its stressed vowel."""
-    n = -1
-    for i, ch in enumerate(word):
-        if ch.lower() in "аеёиоуыэюя":
-            n += 1
-            if n == stress:
-                return word[:i + 1] + "\u0301" + word[i + 1:]
-    return word
 
 
 if __name__ == "__main__":

@@ -42,19 +42,20 @@ def main() -> None:
             "other poets' val poems": [reference_example(r, params.split)
                                        for r in read_jsonl(args.root / "data/processed/reference.jsonl")
                                        if r["id"] in verse_val]}
+    # one base model; each adapter loaded beside the first and made active in turn
+    first, *others = named
+    model, tok = load_adapted(base, named[first], preset, QuantParams(load_in_4bit=False),
+                              args.precision or params.train.precision)
+    for name in others:
+        model.load_adapter(named[name], adapter_name=name)
+    examples = {s: [encode_example(preset, tok, r["prompt"], r["completion"]) for r in poems]
+                for s, poems in sets.items()}
     scores: dict[str, dict[str, list]] = {s: {} for s in sets}
-    for n, (name, folder) in enumerate(named.items()):
-        model, tok = load_adapted(base, folder, preset, QuantParams(load_in_4bit=False),
-                                  args.precision or params.train.precision)
-        for s, poems in sets.items():
-            examples = [encode_example(preset, tok, r["prompt"], r["completion"]) for r in poems]
-            if n == 0:
-                scores[s]["base"] = poem_tokens(score_examples(model, examples, tok.pad_token_id,
-                                                               params.evaluate.batch_size, adapter=False))
-            scores[s][name] = poem_tokens(score_examples(model, examples, tok.pad_token_id,
-                                                         params.evaluate.batch_size, adapter=True))
-        del model
-    first = next(iter(named))
+    for name in ("base", *named):
+        model.set_adapter("default" if name in ("base", first) else name)
+        for s, ex in examples.items():
+            scores[s][name] = poem_tokens(score_examples(model, ex, tok.pad_token_id, params.evaluate.batch_size,
+                                                         adapter=name != "base"))
     for s, rows in scores.items():
         print(f"\n{s} ({len(sets[s])} poems, {sum(x['tokens'] for x in rows['base']):.0f} poem tokens):")
         for name, sc in rows.items():

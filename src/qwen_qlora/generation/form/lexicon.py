@@ -81,7 +81,6 @@ class Trie:
 class Lexicon:
     def __init__(self, table: WordTable, tokenizer: Any, rare_weight: float = RARE_WEIGHT):
         self.table = table
-        self.rare_weight = rare_weight
         shapes = sorted({(e.n_syllables, s) for e in table.entries for s in e.stresses},
                         key=lambda x: (x[0], -1 if x[1] is None else x[1]))
         self.shapes = shapes

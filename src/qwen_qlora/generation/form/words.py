@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from qwen_qlora.io import atomic_open
-from qwen_qlora.metrics.meter import CLASSICAL, fit_classical
+from qwen_qlora.metrics.meter import CLASSICAL, fit_line
 from qwen_qlora.metrics.rhyme import line_ending
 from qwen_qlora.metrics.stress import StressedLine, Stresser, Word, count_syllables
 
@@ -173,9 +173,7 @@ def _fits_classical(line: StressedLine, k: int, reading: int) -> bool:
     words = list(line.words)
     words[k] = replace(words[k], stress=reading, alternatives=())
     placed = StressedLine(line.text, tuple(words))
-    last = placed.last_stress
-    return last is not None and any(fit_classical(placed.pattern, last, period, offset).fits
-                                    for period, offset in CLASSICAL.values())
+    return any(fit_line(placed, meter).fits for meter in CLASSICAL)
 
 
 def build_word_table(texts: Sequence[str], stresser: Stresser, tokenizer: Any, *, min_count: int = 1,
