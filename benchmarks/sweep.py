@@ -3,8 +3,10 @@
 `--queue` stages one experiment per arm (`dvc exp run --queue train -S ...`: the train
 stage and what it needs; the verse adapter comes from the cache unless an arm changes
 what the verse stage reads) and starts a worker; `--table` prints every experiment's val
-figures from `dvc exp show -A --json`, best val loss first. Test is not read here: the
-chosen arm and the old default are scored on test by `dvc repro` afterwards.
+figures from `dvc exp show -A --json`, best first on her val poems' own tokens (the stop
+token apart, `val_poem_loss` in metrics/train.json: the figure the choice is made by).
+Test is not read here: the chosen arm and the old default are scored on test by `dvc
+repro` afterwards.
 
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --queue            # all arms
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --queue lr1e-3 ep4 # some arms
@@ -90,12 +92,24 @@ def table() -> None:
             params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
             name = exp.get("name") or data.get("name") or f"default@{data['rev'][:7]}"
             rows.append((metrics["trainer_eval_loss"], name, metrics, " ".join(_changed(params, base_params)) or "(default)"))
-    print("| arm | val loss | val ppl | start (verse) loss | best step / steps | train s | params |")
-    print("|---|---|---|---|---|---|---|")
-    for loss, name, m, changed in sorted(rows, key=lambda r: r[0]):
-        print(f"| {name} | {loss:.4f} | {math.exp(loss):.2f} | {m.get('trainer_base_eval_loss', float('nan')):.4f} "
+    # the choice is made on her val poems' own tokens (the stop token apart: `val_poem_loss`);
+    # an experiment from before that figure was in metrics/train.json sorts last
+    rows.sort(key=lambda r: (r[2].get("val_poem_loss", math.inf), r[0]))
+    print("| arm | val poem tokens: loss | / base | / start | trainer val loss (stop token in) "
+          "| start loss | best step / steps | train s | params |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for loss, name, m, changed in rows:
+        print(f"| {name} | {m.get('val_poem_loss', math.nan):.4f} | {_ratio(m, 'base')} | {_ratio(m, 'start')} "
+              f"| {loss:.4f} | {m.get('trainer_base_eval_loss', math.nan):.4f} "
               f"| {m.get('best_step')} / {m.get('optimizer_steps')} | {m.get('runtime_s', 0):.0f} | {changed} |")
 
+
+def _ratio(metrics: dict, against: str) -> str:
+    """`x [low, high]` of a val poem-token perplexity ratio, or "" where the run has none."""
+    key = f"val_poem_ppl_ratio_{against}"
+    if key not in metrics:
+        return ""
+    return f"{metrics[key]:.3f} [{metrics[key + '_ci_low']:.3f}, {metrics[key + '_ci_high']:.3f}]"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -19,11 +19,13 @@ import argparse
 import json
 from pathlib import Path
 
-from qwen_qlora.config import QuantParams, load_params
+from transformers import AutoTokenizer
+
+from qwen_qlora.config import load_params
 from qwen_qlora.corpus.reference import reference_example
-from qwen_qlora.evaluation.scoring import perplexity_ratio, poem_tokens, score_examples
+from qwen_qlora.evaluation.scoring import perplexity_ratio, score_deployed
 from qwen_qlora.io import read_jsonl
-from qwen_qlora.model.adapted import load_adapted
+from qwen_qlora.model.load import configure_tokenizer
 from qwen_qlora.model.prompts import encode_example
 
 
@@ -42,20 +44,13 @@ def main() -> None:
             "other poets' val poems": [reference_example(r, params.split)
                                        for r in read_jsonl(args.root / "data/processed/reference.jsonl")
                                        if r["id"] in verse_val]}
-    # one base model; each adapter loaded beside the first and made active in turn
-    first, *others = named
-    model, tok = load_adapted(base, named[first], preset, QuantParams(load_in_4bit=False),
-                              args.precision or params.train.precision)
-    for name in others:
-        model.load_adapter(named[name], adapter_name=name)
+    # one base model as shipped; each adapter loaded beside the first and made active in turn
+    tok = configure_tokenizer(AutoTokenizer.from_pretrained(base), preset)
     examples = {s: [encode_example(preset, tok, r["prompt"], r["completion"]) for r in poems]
                 for s, poems in sets.items()}
-    scores: dict[str, dict[str, list]] = {s: {} for s in sets}
-    for name in ("base", *named):
-        model.set_adapter("default" if name in ("base", first) else name)
-        for s, ex in examples.items():
-            scores[s][name] = poem_tokens(score_examples(model, ex, tok.pad_token_id, params.evaluate.batch_size,
-                                                         adapter=name != "base"))
+    first = next(iter(named))
+    scores = score_deployed(base, named, preset, args.precision or params.train.precision, examples,
+                            params.evaluate.batch_size)
     for s, rows in scores.items():
         print(f"\n{s} ({len(sets[s])} poems, {sum(x['tokens'] for x in rows['base']):.0f} poem tokens):")
         for name, sc in rows.items():

@@ -3,8 +3,9 @@
 Reads data/processed/{train,val}.jsonl and the prepared base folder; with verse.enabled
 it continues the verse stage's adapter (the same LoRA weights, trained further on her
 poems), else it starts a fresh LoRA. Writes the best adapter by val loss (safetensors +
-tokenizer + resolved config), metrics/train.json and DVCLive series by step. Checkpoints
-go to CKPT_DIR; a re-run of an interrupted run with the same params, encoded examples,
+tokenizer + resolved config), metrics/train.json (with every val poem's own tokens scored
+whole on the base as shipped, against the verse adapter and the base: `val_poem_*`) and
+DVCLive series by step. Checkpoints go to CKPT_DIR; a re-run of an interrupted run with the same params, encoded examples,
 code and starting adapter resumes from the last one (train.resume: auto); a finished run
 is never resumed. With train.num_processes > 1 the stage re-runs itself under
 `accelerate launch` (DDP; gloo on CPU). The training body is `training.run`, shared with
@@ -27,10 +28,10 @@ from qwen_qlora.config import load_params
 from qwen_qlora.io import read_jsonl, write_metrics
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.lora import LoraTargetError
-from qwen_qlora.model.prompts import encode_pieces, encode_records
+from qwen_qlora.model.prompts import encode_example, encode_pieces, encode_records
 from qwen_qlora.training.health import HealthError, check_examples
 from qwen_qlora.training.launch import accelerate_command, is_main, launched
-from qwen_qlora.training.run import fit_adapter, load_for_training
+from qwen_qlora.training.run import fit_adapter, load_for_training, score_val_poems
 
 PATHS = ("data_dir", "base_dir", "ckpt_dir", "adapter_dir", "metrics", "live_dir")
 
@@ -57,7 +58,8 @@ def main() -> None:
     model, tokenizer, precision, device = load_for_training(args.base_dir, params, cfg)
     train, pieces, left_out = encode_pieces(preset, tokenizer, read_jsonl(args.data_dir / "train.jsonl"),
                                             cfg.max_length)
-    val, val_too_long = encode_records(preset, tokenizer, read_jsonl(args.data_dir / "val.jsonl"), cfg.max_length)
+    val_records = read_jsonl(args.data_dir / "val.jsonl")
+    val, val_too_long = encode_records(preset, tokenizer, val_records, cfg.max_length)
     splits = {"train": train, "val": val}
     for examples in splits.values():
         check_examples(examples, tokenizer.eos_token_id)
@@ -73,6 +75,10 @@ def main() -> None:
                           {"ckpt": args.ckpt_dir, "adapter": args.adapter_dir, "live": args.live_dir},
                           __file__, init_from=init, name="train")
     if is_main():
+        # every val poem scored whole on its own tokens, as evaluate scores the test poems
+        poems = [encode_example(preset, tokenizer, r["prompt"], r["completion"]) for r in val_records]
+        metrics.update(score_val_poems(args.base_dir, args.adapter_dir, init, preset, precision, poems,
+                                       cfg.per_device_eval_batch_size, cfg.seed))
         write_metrics(args.metrics, {**metrics, "from_verse_adapter": init is not None,
                                      **{f"train_{key}": value for key, value in pieces.items()},
                                      "val_poems": len(val) + len(val_too_long),

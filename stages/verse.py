@@ -8,7 +8,8 @@ train/val/test poems, only to refuse any reference poem that shares text with on
 are, poets taken in the order of verse.authors; the trainer is the train stage's
 (`training.run`) with verse.num_train_epochs, max_steps, eval_steps and seed. Writes the
 best adapter by val loss (other poets' held-out poems) to VERSE_DIR, with the ids of the
-poems it learned (verse_poems.json), and metrics/verse.json.
+poems it learned (verse_poems.json), and metrics/verse.json (with the val poems' own tokens
+on the base as shipped, against the base: `val_poem_*`).
 With verse.enabled false it writes only a note that the stage is off, and train starts
 from a fresh LoRA.
 
@@ -34,7 +35,7 @@ from qwen_qlora.model.lora import LoraTargetError
 from qwen_qlora.model.prompts import encode_example
 from qwen_qlora.training.health import HealthError, check_examples
 from qwen_qlora.training.launch import accelerate_command, is_main, launched
-from qwen_qlora.training.run import fit_adapter, load_for_training
+from qwen_qlora.training.run import fit_adapter, load_for_training, score_val_poems
 
 
 def main() -> None:
@@ -85,6 +86,8 @@ def main() -> None:
     metrics = fit_adapter(model, tokenizer, splits, params, cfg, precision, device,
                           {"ckpt": args.ckpt_dir, "adapter": args.verse_dir}, __file__, name="verse")
     if is_main():  # which poems were learned: for the memorisation checks and the quoting gate
+        metrics.update(score_val_poems(args.base_dir, args.verse_dir, None, preset, precision, splits["val"],
+                                       cfg.per_device_eval_batch_size, cfg.seed))
         write_json(args.verse_dir / "verse_poems.json", {"train": [r["id"] for r in train],
                                                          "val": [r["id"] for r in val]})
         write_metrics(args.metrics, {

@@ -10,13 +10,15 @@ from pathlib import Path
 import bitsandbytes as bnb
 import pytest
 import torch
+import yaml
 from fixtures.tiny_models import toy_records
 from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import TrainerCallback, TrainerState
 from transformers.trainer_callback import PrinterCallback
 
-from qwen_qlora.config import LoraParams, PresetParams, QuantParams, TrainParams, default_presets
+from qwen_qlora.config import LoraParams, PresetParams, QuantParams, TrainParams, default_presets, load_params
+from qwen_qlora.evaluation.scoring import poem_tokens, score_examples
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.model.head import SupervisedHead
 from qwen_qlora.model.load import fast_bf16, load_base, resolve_precision
@@ -28,8 +30,9 @@ from qwen_qlora.model.lora import (
     lora_config,
     lora_modules,
 )
-from qwen_qlora.model.prompts import IGNORE, encode_records
+from qwen_qlora.model.prompts import IGNORE, encode_example, encode_records
 from qwen_qlora.training.health import HealthError
+from qwen_qlora.training.run import fit_adapter, score_val_poems, val_poem_figures
 from qwen_qlora.training.trainer import (
     ProgressLineCallback,
     best_eval,
@@ -325,6 +328,60 @@ def test_project_code_lists_the_stage_and_the_loaded_package_modules():
     names = {f.name for f in files}
     assert {"trainer.py", "prompts.py", "health.py", "lora.py"} <= names
     assert all(f.is_file() for f in files)
+
+
+def test_val_poems_are_scored_whole_on_the_deployed_base_against_the_start(gemma_base, tmp_path):
+    path, preset = gemma_base
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({
+        "model": {"preset": "tiny", "presets": {"tiny": {"source": "tiny", "eos_token": "<eos>", "pad_token": "<pad>",
+                                                          "attn_implementation": "eager", "fp16_safe": False}}},
+        "lora": {"r": 4, "alpha": 8}}))
+    params = load_params(tmp_path / "params.yaml")
+    cfg = TrainParams(max_steps=2, eval_steps=2, logging_steps=1, per_device_train_batch_size=2,
+                      per_device_eval_batch_size=2, early_stopping_patience=0, learning_rate=1e-3, seed=7,
+                      max_length=200)
+    precision = resolve_precision(cfg.precision, preset, "cpu")
+    tok = None
+    for name, init in (("first", None), ("second", tmp_path / "first")):  # a run, then one continuing it
+        model, tok = load_base(path, preset, QuantParams(), precision)
+        train, _ = encode_records(preset, tok, toy_records(6), cfg.max_length)
+        val, _ = encode_records(preset, tok, toy_records(2, start=4), cfg.max_length)
+        fit_adapter(model, tok, {"train": train, "val": val}, params, cfg, precision, "cpu",
+                    {"ckpt": tmp_path / f"{name}_ckpt", "adapter": tmp_path / name}, __file__, init_from=init)
+    # a val poem longer than train.max_length: out of the trainer's val loss, scored whole here
+    long = toy_records(1, start=6)[0]
+    long["completion"] = "\n\n".join([long["completion"]] * 3)
+    poems = val + [encode_example(preset, tok, long["prompt"], long["completion"])]
+    assert len(poems[-1]["input_ids"]) > cfg.max_length
+    first = score_val_poems(path, tmp_path / "first", None, preset, precision, poems, 2, 7)
+    second = score_val_poems(path, tmp_path / "second", tmp_path / "first", preset, precision, poems, 2, 7)
+    assert first["val_poems_scored"] == 3
+    assert first["val_poem_tokens"] == sum(sum(t != IGNORE for t in p["labels"]) - 1 for p in poems)
+    # from the base: the two references are one; continuing: the start is the first run's adapter
+    assert first["val_poem_loss_start"] == first["val_poem_loss_base"] == second["val_poem_loss_base"]
+    assert first["val_poem_ppl_ratio_start"] == first["val_poem_ppl_ratio_base"] != 1.0
+    assert second["val_poem_loss_start"] == pytest.approx(first["val_poem_loss"], rel=1e-6)
+    low, ratio, high = (second[f"val_poem_ppl_ratio_start{s}"] for s in ("_ci_low", "", "_ci_high"))
+    assert low <= ratio <= high and ratio == pytest.approx(math.exp(second["val_poem_loss"] - first["val_poem_loss"]))
+    # the base as shipped, not the 4-bit base the adapter trained on
+    shipped, _ = load_base(path, preset, QuantParams(load_in_4bit=False), precision)
+    scores = poem_tokens(score_examples(shipped, poems, tok.pad_token_id, 2, adapter=False))
+    assert sum(s["nll"] for s in scores) / sum(s["tokens"] for s in scores) == pytest.approx(
+        first["val_poem_loss_base"], rel=1e-6)
+
+
+def test_val_poem_figures_set_the_run_against_its_start_and_the_base():
+    end = [{"nll": 10.0, "tokens": 5}, {"nll": 20.0, "tokens": 10}]
+    start = [{"nll": 11.0, "tokens": 5}, {"nll": 21.0, "tokens": 10}]
+    base = [{"nll": 12.0, "tokens": 5}, {"nll": 24.0, "tokens": 10}]
+    f = val_poem_figures(end, start, base, seed=0)
+    assert (f["val_poems_scored"], f["val_poem_tokens"]) == (2, 15)
+    assert f["val_poem_loss"] == pytest.approx(2.0) and f["val_poem_loss_start"] == pytest.approx(32 / 15)
+    assert f["val_poem_ppl_ratio_start"] == pytest.approx(math.exp(-2 / 15))
+    assert f["val_poem_ppl_ratio_base"] == pytest.approx(math.exp(-6 / 15))
+    assert f["val_poem_ppl_ratio_base_ci_low"] <= f["val_poem_ppl_ratio_base"] <= f["val_poem_ppl_ratio_base_ci_high"]
+    with pytest.raises(ValueError, match="different tokens"):
+        val_poem_figures(end, start[:1] + [{"nll": 1.0, "tokens": 9}], base, seed=0)
 
 
 def test_best_eval_and_summary():

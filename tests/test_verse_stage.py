@@ -60,6 +60,7 @@ def test_verse_stage_trains_on_other_poets_and_train_continues_it(workspace):
     assert m["poems_by_author"] == {"fet": 5, "blok": 3}  # poets in the listed order, capped
     assert m["trainer_eval_loss"] > 0 and m["train_tokens"] > 0 and m["runtime_s"] > 0
     assert m["heldout_poems"] == 3 and m["refused_poems"] == 0
+    assert m["val_poems_scored"] == 2 and m["val_poem_loss_start"] == m["val_poem_loss_base"]
     learned = json.loads((tmp / "verse" / "verse_poems.json").read_text())
     target = [r for s in ("train", "val", "test") for r in read_jsonl(tmp / "data" / f"{s}.jsonl")]
     heldout = partition_reference(read_jsonl(tmp / "data" / "reference.jsonl"), target, "akhmatova", 3).heldout
@@ -74,6 +75,8 @@ def test_verse_stage_trains_on_other_poets_and_train_continues_it(workspace):
     assert "continuing " + str(tmp / "verse") in cont.stdout
     t = json.loads((tmp / "train.json").read_text())
     assert t["from_verse_adapter"] is True and t["optimizer_steps"] == 2
+    # her val poems' own tokens against the verse adapter it continued, and the base
+    assert t["val_poems_scored"] == t["val_poems"] and t["val_poem_loss_start"] != t["val_poem_loss_base"]
     config = json.loads((tmp / "adapter" / "training_config.json").read_text())
     assert config["init_from"] == str(tmp / "verse")
 
@@ -86,5 +89,6 @@ def test_verse_stage_trains_on_other_poets_and_train_continues_it(workspace):
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     t2 = json.loads((tmp / "train.json").read_text())
     assert t2["from_verse_adapter"] is False
+    assert t2["val_poem_loss_start"] == t2["val_poem_loss_base"] == t["val_poem_loss_base"]
     # a fresh LoRA starts at the base: its step-0 loss differs from the continued adapter's
     assert t2["trainer_base_eval_loss"] != t["trainer_base_eval_loss"]

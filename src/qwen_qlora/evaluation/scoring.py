@@ -18,12 +18,14 @@ apart (`stop_term`), since knowing where a poem ends is not writing it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from qwen_qlora.model.adapted import adapter_switch
+from qwen_qlora.config import PresetParams, QuantParams
+from qwen_qlora.model.adapted import adapter_switch, load_adapted
 from qwen_qlora.model.prompts import IGNORE
 from qwen_qlora.stats import bootstrap_ci, flat, mean_ci
 
@@ -158,3 +160,22 @@ def perplexity_ratio(scores: list[dict[str, float]], reference: list[dict[str, f
     low, high = bootstrap_ci(cols, ratio, seed)
     return {"test_perplexity_ratio": ratio(*(torch.tensor(c, dtype=torch.float64) for c in cols)),
             "test_perplexity_ratio_ci_low": low, "test_perplexity_ratio_ci_high": high}
+
+
+def score_deployed(base_dir: str | Path, adapters: Mapping[str, str | Path], preset: PresetParams, precision: str,
+                   sets: Mapping[str, list[dict[str, Any]]], batch_size: int = 8) -> dict[str, dict[str, list]]:
+    """Poem-token scores (`poem_tokens`) of each set of encoded poems, {set: {row: scores}},
+    under the model as deployed: the base as shipped (not 4-bit; row "base", adapter off)
+    and each named adapter on it, loaded beside the first and made active in turn, so
+    every row shares one base. The rows of one set compare with `perplexity_ratio`."""
+    first, *others = adapters
+    model, tokenizer = load_adapted(base_dir, adapters[first], preset, QuantParams(load_in_4bit=False), precision)
+    for name in others:
+        model.load_adapter(str(adapters[name]), adapter_name=name)
+    scores: dict[str, dict[str, list]] = {s: {} for s in sets}
+    for name in ("base", *adapters):
+        model.set_adapter("default" if name in ("base", first) else name)
+        for s, examples in sets.items():
+            scores[s][name] = poem_tokens(score_examples(model, examples, tokenizer.pad_token_id, batch_size,
+                                                         adapter=name != "base"))
+    return scores
