@@ -1,0 +1,75 @@
+"""p_author of a formed row against its free row on the same requests, and the base-model
+judge's perplexity of each row beside her own test poems.
+
+The poetics stage gives p_author only to texts that scan as verse, so a free row's mean
+covers the requests whose free poem happened to scan (15 of 32 in the default run) while
+the formed row's covers all 32. This reads the run's samples (reports/samples.jsonl) and
+the poetics stage's saved judge (models/attributor) and sets the two rows side by side on
+the requests where both scan as verse: the paired difference, with a 95% bootstrap
+interval over requests. Then the fluency judge (the base model as shipped, the poem's own
+tokens after its prompt: `generate`'s base_judge_perplexity) beside the same judge on her
+33 test poems (evaluate's base row, the same scoring code), which says what that figure
+gives the poet's own verse. Reads no model weights; decides nothing.
+
+Usage: PYTHONPATH=src python benchmarks/p_author_paired.py [--rows adapted base]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from qwen_qlora.io import read_jsonl
+from qwen_qlora.metrics.style import load_attributor
+from qwen_qlora.rows import FORMED_SUFFIX
+from qwen_qlora.stats import mean_ci
+
+
+def _ci(figure: dict) -> str:
+    return f"{figure['value']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", nargs="+", default=["adapted", "base"], help="free rows that have a formed row")
+    ap.add_argument("--samples", type=Path, default=Path("reports/samples.jsonl"))
+    ap.add_argument("--attributor", type=Path, default=Path("models/attributor/attributor.joblib"))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    samples = read_jsonl(args.samples)
+    judge = load_attributor(args.attributor)
+    generation = json.loads(Path("reports/generation_detail.json").read_text())
+    evaluation = json.loads(Path("reports/eval_detail.json").read_text())
+
+    print("| free row | requests | both scan as verse | free p_author | formed p_author | formed - free, paired |")
+    print("|---|---|---|---|---|---|")
+    for row in args.rows:
+        by_request = {}
+        for name in (row, row + FORMED_SUFFIX):
+            mine = [s for s in samples if s["model"] == name]
+            verdicts = judge.judge([s["text"] for s in mine], [s["form"] for s in mine])
+            for s, p in zip(mine, verdicts, strict=True):
+                by_request.setdefault((s["theme"], s["sample"]), {})[name] = p
+        both = [v for v in by_request.values() if v.get(row) is not None and v.get(row + FORMED_SUFFIX) is not None]
+        if not both:
+            print(f"| {row} | {len(by_request)} | 0 | | | |")
+            continue
+        free = mean_ci([v[row] for v in both], args.seed)
+        formed = mean_ci([v[row + FORMED_SUFFIX] for v in both], args.seed)
+        diff = mean_ci([v[row + FORMED_SUFFIX] - v[row] for v in both], args.seed)
+        print(f"| {row} | {len(by_request)} | {len(both)} | {_ci(free)} | {_ci(formed)} | {_ci(diff)} |")
+
+    print("\nThe fluency judge (base model as shipped, poem tokens after the prompt):")
+    for name in [r for row in args.rows for r in (row, row + FORMED_SUFFIX)]:
+        figure = generation.get(name, {})
+        if "base_judge_perplexity" in figure:
+            print(f"  {name:<16} {figure['base_judge_perplexity']:.1f} [{figure['base_judge_perplexity_ci_low']:.1f}, "
+                  f"{figure['base_judge_perplexity_ci_high']:.1f}]")
+    base = evaluation["base"]
+    print(f"  her test poems   {base['poem_test_perplexity']:.1f} [{base['poem_test_perplexity_ci_low']:.1f}, "
+          f"{base['poem_test_perplexity_ci_high']:.1f}] (evaluate's base row)")
+
+
+if __name__ == "__main__":
+    main()
