@@ -25,13 +25,14 @@ from pathlib import Path
 from transformers import set_seed
 
 from qwen_qlora.config import load_params
+from qwen_qlora.evaluation.val_poems import score_val_poems
 from qwen_qlora.io import read_jsonl, write_metrics
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.lora import LoraTargetError
 from qwen_qlora.model.prompts import encode_example, encode_pieces, encode_records
 from qwen_qlora.training.health import HealthError, check_examples
 from qwen_qlora.training.launch import accelerate_command, is_main, launched
-from qwen_qlora.training.run import fit_adapter, load_for_training, score_val_poems
+from qwen_qlora.training.run import fit_adapter, load_for_training
 
 PATHS = ("data_dir", "base_dir", "ckpt_dir", "adapter_dir", "metrics", "live_dir")
 

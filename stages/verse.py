@@ -29,13 +29,14 @@ from transformers import set_seed
 
 from qwen_qlora.config import load_params
 from qwen_qlora.corpus.reference import partition_reference, reference_example, select_verse
+from qwen_qlora.evaluation.val_poems import score_val_poems
 from qwen_qlora.io import read_jsonl, write_json, write_metrics
 from qwen_qlora.model.load import ModelLoadError
 from qwen_qlora.model.lora import LoraTargetError
 from qwen_qlora.model.prompts import encode_example
 from qwen_qlora.training.health import HealthError, check_examples
 from qwen_qlora.training.launch import accelerate_command, is_main, launched
-from qwen_qlora.training.run import fit_adapter, load_for_training, score_val_poems
+from qwen_qlora.training.run import fit_adapter, load_for_training
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from qwen_qlora.config import LoraParams, PresetParams, QuantParams, TrainParams, default_presets, load_params
 from qwen_qlora.evaluation.scoring import poem_tokens, score_examples
+from qwen_qlora.evaluation.val_poems import score_val_poems, val_poem_figures
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.model.head import SupervisedHead
 from qwen_qlora.model.load import fast_bf16, load_base, resolve_precision
@@ -32,7 +33,7 @@ from qwen_qlora.model.lora import (
 )
 from qwen_qlora.model.prompts import IGNORE, encode_example, encode_records
 from qwen_qlora.training.health import HealthError
-from qwen_qlora.training.run import fit_adapter, score_val_poems, val_poem_figures
+from qwen_qlora.training.run import fit_adapter
 from qwen_qlora.training.trainer import (
     ProgressLineCallback,
     best_eval,

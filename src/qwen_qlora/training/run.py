@@ -5,9 +5,7 @@ tokenizer, and calls `fit_adapter`: preflight, LoRA attached (fresh, or continui
 adapter's weights), resume of an interrupted run with the same fingerprint, the step-0
 eval, training with the health checks, the best checkpoint by val loss saved with its
 tokenizer and resolved config. It returns the run's metrics (`trainer.summarize`); the
-stage adds its own and writes them, among them `score_val_poems`: the val poems' own
-tokens under the model as deployed, so the figure a sweep is chosen by is in `dvc exp
-show` beside the trainer's val loss.
+stage adds its own and writes them.
 """
 
 from __future__ import annotations
@@ -20,8 +18,7 @@ from typing import Any
 import torch
 from dvclive import Live
 
-from qwen_qlora.config import Params, PresetParams, TrainParams, to_dict
-from qwen_qlora.evaluation.scoring import perplexity_ratio, score_deployed
+from qwen_qlora.config import Params, TrainParams, to_dict
 from qwen_qlora.io import write_json
 from qwen_qlora.model.load import load_base, resolve_precision
 from qwen_qlora.model.lora import attach_lora, lora_config, lora_modules
@@ -126,38 +123,3 @@ def fit_adapter(model: Any, tokenizer: Any, splits: dict[str, list[dict[str, Any
           f"{metrics['trainer_base_eval_loss']:.4f}) at step {metrics['best_step']}; "
           f"{metrics['tokens_per_second']:.0f} tok/s; {metrics['runtime_s']:.0f} s")
     return metrics
-
-
-def score_val_poems(base_dir: str | Path, adapter_dir: str | Path, start_dir: str | Path | None,
-                    preset: PresetParams, precision: str, poems: list[dict[str, Any]], batch_size: int,
-                    seed: int) -> dict[str, float]:
-    """The val poems (encoded whole, long ones included) on their own tokens, as evaluate
-    scores the test poems: the new adapter on the base as shipped (the deployed model, not
-    the 4-bit one it trained on) against its start (`start_dir`'s adapter; the base when
-    None) and the base (`val_poem_figures`)."""
-    adapters = {"end": adapter_dir, **({"start": start_dir} if start_dir is not None else {})}
-    scores = score_deployed(base_dir, adapters, preset, precision, {"val": poems}, batch_size)["val"]
-    figures = val_poem_figures(scores["end"], scores.get("start", scores["base"]), scores["base"], seed)
-    print(f"val poems' own tokens ({figures['val_poems_scored']} poems, base as shipped): loss "
-          f"{figures['val_poem_loss']:.4f}, perplexity x{figures['val_poem_ppl_ratio_start']:.4f} "
-          f"[{figures['val_poem_ppl_ratio_start_ci_low']:.4f}, {figures['val_poem_ppl_ratio_start_ci_high']:.4f}] "
-          f"of the start, x{figures['val_poem_ppl_ratio_base']:.4f} of the base")
-    return figures
-
-
-def val_poem_figures(end: list[dict[str, float]], start: list[dict[str, float]],
-                     base: list[dict[str, float]], seed: int) -> dict[str, float]:
-    """A run's val poems (`scoring.poem_tokens` scores) after training against the starting
-    point (the adapter continued, or the base) and the base: the token-weighted loss of each
-    and the perplexity ratios with paired 95% bootstrap intervals over poems. The trainer's
-    val loss counts the stop token, which a run can gain on alone; these do not."""
-    tokens = sum(s["tokens"] for s in end)
-    figures: dict[str, float] = {"val_poems_scored": len(end), "val_poem_tokens": tokens,
-                                 "val_poem_loss": sum(s["nll"] for s in end) / tokens,
-                                 "val_poem_loss_start": sum(s["nll"] for s in start) / tokens,
-                                 "val_poem_loss_base": sum(s["nll"] for s in base) / tokens}
-    for name, reference in (("start", start), ("base", base)):
-        ratio = perplexity_ratio(end, reference, seed)
-        figures.update({f"val_poem_ppl_ratio_{name}{suffix}": ratio[f"test_perplexity_ratio{suffix}"]
-                        for suffix in ("", "_ci_low", "_ci_high")})
-    return figures
