@@ -111,6 +111,7 @@ def _ratio(metrics: dict, against: str) -> str:
         return ""
     return f"{metrics[key]:.3f} [{metrics[key + '_ci_low']:.3f}, {metrics[key + '_ci_high']:.3f}]"
 
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queue", nargs="*", metavar="ARM", help=f"queue these arms (none named: all of {list(ARMS)})")

@@ -342,7 +342,6 @@ def test_val_poems_are_scored_whole_on_the_deployed_base_against_the_start(gemma
                       per_device_eval_batch_size=2, early_stopping_patience=0, learning_rate=1e-3, seed=7,
                       max_length=200)
     precision = resolve_precision(cfg.precision, preset, "cpu")
-    tok = None
     for name, init in (("first", None), ("second", tmp_path / "first")):  # a run, then one continuing it
         model, tok = load_base(path, preset, QuantParams(), precision)
         train, _ = encode_records(preset, tok, toy_records(6), cfg.max_length)
