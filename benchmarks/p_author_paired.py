@@ -9,7 +9,11 @@ the requests where both scan as verse: the paired difference, with a 95% bootstr
 interval over requests. Then the fluency judge (the base model as shipped, the poem's own
 tokens after its prompt: `generate`'s base_judge_perplexity) beside the same judge on her
 33 test poems (evaluate's base row, the same scoring code), which says what that figure
-gives the poet's own verse. Reads no model weights; decides nothing.
+gives the poet's own verse. Last, where the p_author gap sits, on the same paired requests:
+the classifier on each poem's words alone (punctuation and layout out), then on its words
+without each line's last word (the rhyme words the form decoder plans), and the share of
+words, and of line-final words, that her train poems use. Reads no model weights and no
+test poem's text; decides nothing.
 
 Usage: PYTHONPATH=src python benchmarks/p_author_paired.py [--rows adapted base]
 """
@@ -24,6 +28,7 @@ from qwen_qlora.io import read_jsonl
 from qwen_qlora.metrics.style import load_attributor
 from qwen_qlora.rows import FORMED_SUFFIX
 from qwen_qlora.stats import mean_ci
+from qwen_qlora.text import lines, words
 
 
 def _ci(figure: dict) -> str:
@@ -42,6 +47,7 @@ def main() -> None:
     generation = json.loads(Path("reports/generation_detail.json").read_text())
     evaluation = json.loads(Path("reports/eval_detail.json").read_text())
 
+    paired: dict[str, list[tuple]] = {}
     print("| free row | requests | both scan as verse | free p_author | formed p_author | formed - free, paired |")
     print("|---|---|---|---|---|---|")
     for row in args.rows:
@@ -59,6 +65,8 @@ def main() -> None:
         formed = mean_ci([v[row + FORMED_SUFFIX] for v in both], args.seed)
         diff = mean_ci([v[row + FORMED_SUFFIX] - v[row] for v in both], args.seed)
         print(f"| {row} | {len(by_request)} | {len(both)} | {_ci(free)} | {_ci(formed)} | {_ci(diff)} |")
+        paired[row] = [k for k, v in by_request.items()
+                       if v.get(row) is not None and v.get(row + FORMED_SUFFIX) is not None]
 
     print("\nThe fluency judge (base model as shipped, poem tokens after the prompt):")
     for name in [r for row in args.rows for r in (row, row + FORMED_SUFFIX)]:
@@ -69,6 +77,38 @@ def main() -> None:
     base = evaluation["base"]
     print(f"  her test poems   {base['poem_test_perplexity']:.1f} [{base['poem_test_perplexity_ci_low']:.1f}, "
           f"{base['poem_test_perplexity_ci_high']:.1f}] (evaluate's base row)")
+    _where_the_gap_sits(samples, judge, paired, args.seed)
+
+
+def _line_words(text: str) -> list[list[str]]:
+    return [w for w in (words(line) for line in lines(text)) if w]
+
+
+def _where_the_gap_sits(samples: list[dict], judge, paired: dict[str, list[tuple]], seed: int) -> None:
+    """The classifier on reduced texts, and her train poems' vocabulary, free against
+    formed on the requests where both scan as verse (`paired`: (theme, sample) by row)."""
+    hers = {w for r in read_jsonl(Path("data/processed/train.jsonl")) for w in words(r["completion"])}
+    text_of = {(s["model"], s["theme"], s["sample"]): s["text"] for s in samples}
+    views = {
+        "p_author, words only": lambda t: judge.p_author(["\n".join(" ".join(ws) for ws in _line_words(t))])[0],
+        "p_author, words without line ends": lambda t: judge.p_author(
+            ["\n".join(" ".join(ws[:-1]) for ws in _line_words(t))])[0],
+        "share of words in her train poems": lambda t: _share([w for ws in _line_words(t) for w in ws], hers),
+        "share of line-final words in them": lambda t: _share([ws[-1] for ws in _line_words(t)], hers),
+    }
+    print("\nWhere the gap sits (the same paired requests; formed - free with a 95% interval):")
+    print("| free row | figure | free | formed | formed - free |")
+    print("|---|---|---|---|---|")
+    for row, requests in paired.items():
+        for name, view in views.items():
+            free = [view(text_of[(row, t, i)]) for t, i in requests]
+            formed = [view(text_of[(row + FORMED_SUFFIX, t, i)]) for t, i in requests]
+            print(f"| {row} | {name} | {_ci(mean_ci(free, seed))} | {_ci(mean_ci(formed, seed))} | "
+                  f"{_ci(mean_ci([b - a for a, b in zip(free, formed, strict=True)], seed))} |")
+
+
+def _share(ws: list[str], vocabulary: set[str]) -> float:
+    return sum(w in vocabulary for w in ws) / len(ws) if ws else 0.0
 
 
 if __name__ == "__main__":

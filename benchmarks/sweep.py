@@ -5,8 +5,8 @@ stage and what it needs; the verse adapter comes from the cache unless an arm ch
 what the verse stage reads) and starts a worker; `--table` prints every experiment's val
 figures from `dvc exp show -A --json`, best first on her val poems' own tokens (the stop
 token apart, `val_poem_loss` in metrics/train.json: the figure the choice is made by).
-Test is not read here: the chosen arm and the old default are scored on test by `dvc
-repro` afterwards.
+Test is not read here: once an arm is chosen, `dvc repro` scores it on test, and
+`benchmarks/val_choice.py --test` sets it against the old default's adapter, paired.
 
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --queue            # all arms
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --queue lr1e-3 ep4 # some arms
@@ -41,7 +41,7 @@ ARMS: dict[str, list[str]] = {
     "lr1e-3-seed7": ["train.learning_rate=1e-3", "train.seed=7"],
     "ep4": ["train.num_train_epochs=4"],
     "no-verse": ["verse.enabled=false"],
-    "r32": ["lora.r=32", "lora.alpha=64"],
+    "r16": ["lora.r=16", "lora.alpha=32"],   # the default before the third round chose r 32
     "dropout0.1": ["lora.dropout=0.1"],
     "all-linear": ["lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]"],
 }

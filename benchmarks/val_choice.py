@@ -7,10 +7,12 @@ models/adapter, an experiment's, a copy of an earlier one) scored on
 
 each against the base (adapter off) and against the first adapter named, perplexity on
 poem tokens (the stop token apart, as evaluate's headline), paired bootstrap over poems.
-Reads no test poem; decides nothing by itself.
+Reads no test poem; decides nothing by itself. `--test` is the one closing read once a
+setting is chosen: her test poems (as evaluate scores them) for the chosen setting against
+the old default, paired, instead of the two val sets.
 
 Usage: PYTHONPATH=src python benchmarks/val_choice.py lr3e-4=/tmp/adapter_old lr1e-3=models/adapter
-           [--precision auto]
+           [--precision auto] [--test]
 """
 
 from __future__ import annotations
@@ -34,16 +36,21 @@ def main() -> None:
     ap.add_argument("adapters", nargs="+", help="NAME=FOLDER, the first is the one the others are set against")
     ap.add_argument("--precision", default=None, help="default: train.precision, as evaluate scores")
     ap.add_argument("--root", type=Path, default=Path("."))
+    ap.add_argument("--test", action="store_true",
+                    help="her test poems instead of the val sets: the closing read, after the choice")
     args = ap.parse_args()
     params = load_params(args.root / "params.yaml")
     preset = params.model.selected
     base = args.root / "models/base" / params.model.preset
     named = dict(a.split("=", 1) for a in args.adapters)
-    verse_val = set(json.loads((args.root / "models/verse_adapter/verse_poems.json").read_text())["val"])
-    sets = {"her val poems": read_jsonl(args.root / "data/processed/val.jsonl"),
-            "other poets' val poems": [reference_example(r, params.split)
-                                       for r in read_jsonl(args.root / "data/processed/reference.jsonl")
-                                       if r["id"] in verse_val]}
+    if args.test:
+        sets = {"her test poems": read_jsonl(args.root / "data/processed/test.jsonl")}
+    else:
+        verse_val = set(json.loads((args.root / "models/verse_adapter/verse_poems.json").read_text())["val"])
+        sets = {"her val poems": read_jsonl(args.root / "data/processed/val.jsonl"),
+                "other poets' val poems": [reference_example(r, params.split)
+                                           for r in read_jsonl(args.root / "data/processed/reference.jsonl")
+                                           if r["id"] in verse_val]}
     # one base model as shipped; each adapter loaded beside the first and made active in turn
     tok = configure_tokenizer(AutoTokenizer.from_pretrained(base), preset)
     examples = {s: [encode_example(preset, tok, r["prompt"], r["completion"]) for r in poems]

@@ -5,9 +5,9 @@ it continues the verse stage's adapter (the same LoRA weights, trained further o
 poems), else it starts a fresh LoRA. Writes the best adapter by val loss (safetensors +
 tokenizer + resolved config), metrics/train.json (with every val poem's own tokens scored
 whole on the base as shipped, against the verse adapter and the base: `val_poem_*`) and
-DVCLive series by step. Checkpoints go to CKPT_DIR; a re-run of an interrupted run with the same params, encoded examples,
-code and starting adapter resumes from the last one (train.resume: auto); a finished run
-is never resumed. With train.num_processes > 1 the stage re-runs itself under
+DVCLive series by step. Checkpoints go to CKPT_DIR; a re-run of an interrupted run with
+the same params, encoded examples, code and starting adapter resumes from the last one
+(train.resume: auto); a finished run is never resumed. With train.num_processes > 1 the stage re-runs itself under
 `accelerate launch` (DDP; gloo on CPU). The training body is `training.run`, shared with
 the verse stage.
 
