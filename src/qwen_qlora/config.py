@@ -369,8 +369,8 @@ class QuantParams(Section):
 class LoraParams(Section):
     """The adapter: rank, scale, dropout and which projections it wraps."""
 
-    r: int = Field(16, gt=0)
-    alpha: int = 32
+    r: int = Field(32, gt=0)
+    alpha: int = 64
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
 
@@ -611,7 +611,7 @@ class GenerateParams(Section):
     vocab: Literal["full", "corpus"] = "corpus"
     full_vocab_rows: list[str] = Field(default_factory=lambda: ["base"])
     form: str = "auto"
-    formed_rows: list[str] = Field(default_factory=lambda: ["base", "adapted"])
+    formed_rows: list[str] = Field(default_factory=lambda: ["base", "base_fewshot", "adapted"])
     formed_per_theme: int = Field(4, ge=1)
 
     @model_validator(mode="after")
