@@ -230,8 +230,8 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     assert json.loads((tmp / "generation.json").read_text()) == key_figures(metrics, generate_stage.KEY_FIGURES)
     samples = read_jsonl(tmp / "samples.jsonl")
     selected = ["adapted_4bit_selected", "adapted_selected", "base_full_vocab"]
-    formed = ["base_formed", "adapted_formed"]  # generate.formed_rows, one poem per theme
-    assert {s["model"] for s in samples} == set(ROWS + selected + formed) and len(samples) == 8 * 2 * 2 + 2 * 2
+    formed = ["base_formed", "base_fewshot_formed", "adapted_formed"]  # generate.formed_rows, a poem a theme
+    assert {s["model"] for s in samples} == set(ROWS + selected + formed) and len(samples) == 8 * 2 * 2 + 3 * 2
     free = [s for s in samples if s["model"] == "base_full_vocab"]
     assert [(s["theme"], s["sample"]) for s in free] == [(s["theme"], s["sample"]) for s in samples
                                                          if s["model"] == "base"]
@@ -278,11 +278,11 @@ def test_generate_writes_every_row_and_the_gate_fails_on_a_copying_sample(worksp
     assert metrics["selection"]["candidates"] == 3 and "p_author" in metrics["selection"]["score"]
     # progress for the log: a line per row (free, full-vocabulary, formed), poems within a row
     rows = [ln for ln in done.stdout.splitlines() if ln.startswith("generate: row ")]
-    assert [ln.split(" (")[0] for ln in rows] == [f"generate: row {i}/8" for i in range(1, 9)]
-    assert rows[-1].startswith("generate: row 8/8 (100%): ") and rows[0].endswith(" left")
+    assert [ln.split(" (")[0] for ln in rows] == [f"generate: row {i}/9" for i in range(1, 10)]
+    assert rows[-1].startswith("generate: row 9/9 (100%): ") and rows[0].endswith(" left")
     assert any(ln.split(": ", 2)[2].startswith("adapted_formed: 2 poems in ") for ln in rows)
     for task in ("adapted: poems 12/12", "base_full_vocab: poems 4/4", "adapted_formed: poems 2/2",
-                 "fluency judge: poems 36/36"):
+                 "fluency judge: poems 38/38"):
         assert f"generate: {task} (100%); " in done.stdout, task
     assert "\r" not in done.stdout and "generate: " not in done.stderr  # no bar outside a terminal
     # Make the adapted samples known texts: the same seed writes them again, and the gate
