@@ -57,16 +57,14 @@ def main() -> None:
             verdicts = judge.judge([s["text"] for s in mine], [s["form"] for s in mine])
             for s, p in zip(mine, verdicts, strict=True):
                 by_request.setdefault((s["theme"], s["sample"]), {})[name] = p
-        both = [v for v in by_request.values() if v.get(row) is not None and v.get(row + FORMED_SUFFIX) is not None]
-        if not both:
+        keys = [k for k, v in by_request.items() if None not in (v.get(row), v.get(row + FORMED_SUFFIX))]
+        if not keys:
             print(f"| {row} | {len(by_request)} | 0 | | | |")
             continue
-        free = mean_ci([v[row] for v in both], args.seed)
-        formed = mean_ci([v[row + FORMED_SUFFIX] for v in both], args.seed)
-        diff = mean_ci([v[row + FORMED_SUFFIX] - v[row] for v in both], args.seed)
-        print(f"| {row} | {len(by_request)} | {len(both)} | {_ci(free)} | {_ci(formed)} | {_ci(diff)} |")
-        paired[row] = [k for k, v in by_request.items()
-                       if v.get(row) is not None and v.get(row + FORMED_SUFFIX) is not None]
+        free, formed = ([by_request[k][name] for k in keys] for name in (row, row + FORMED_SUFFIX))
+        print(f"| {row} | {len(by_request)} | {len(keys)} | {_ci(mean_ci(free, args.seed))} | "
+              f"{_ci(mean_ci(formed, args.seed))} | {_paired_ci(free, formed, args.seed)} |")
+        paired[row] = keys
 
     print("\nThe fluency judge (base model as shipped, poem tokens after the prompt):")
     for name in [r for row in args.rows for r in (row, row + FORMED_SUFFIX)]:
@@ -80,6 +78,10 @@ def main() -> None:
     _where_the_gap_sits(samples, judge, paired, args.seed)
 
 
+def _paired_ci(free: list[float], formed: list[float], seed: int) -> str:
+    return _ci(mean_ci([b - a for a, b in zip(free, formed, strict=True)], seed))
+
+
 def _line_words(text: str) -> list[list[str]]:
     return [w for w in (words(line) for line in lines(text)) if w]
 
@@ -89,27 +91,28 @@ def _where_the_gap_sits(samples: list[dict], judge, paired: dict[str, list[tuple
     formed on the requests where both scan as verse (`paired`: (theme, sample) by row)."""
     hers = {w for r in read_jsonl(Path("data/processed/train.jsonl")) for w in words(r["completion"])}
     text_of = {(s["model"], s["theme"], s["sample"]): s["text"] for s in samples}
-    views = {
-        "p_author, words only": lambda t: judge.p_author(["\n".join(" ".join(ws) for ws in _line_words(t))])[0],
-        "p_author, words without line ends": lambda t: judge.p_author(
-            ["\n".join(" ".join(ws[:-1]) for ws in _line_words(t))])[0],
-        "share of words in her train poems": lambda t: _share([w for ws in _line_words(t) for w in ws], hers),
-        "share of line-final words in them": lambda t: _share([ws[-1] for ws in _line_words(t)], hers),
+    views = {  # each maps the poems' words, line by line, to one figure a poem
+        "p_author, words only": lambda poems: judge.p_author(["\n".join(map(" ".join, ls)) for ls in poems]),
+        "p_author, words without line ends": lambda poems: judge.p_author(
+            ["\n".join(" ".join(ws[:-1]) for ws in ls) for ls in poems]),
+        "share of words in her train poems": lambda poems: [_share([w for ws in ls for w in ws], hers)
+                                                            for ls in poems],
+        "share of line-final words in them": lambda poems: [_share([ws[-1] for ws in ls], hers) for ls in poems],
     }
     print("\nWhere the gap sits (the same paired requests; formed - free with a 95% interval):")
     print("| free row | figure | free | formed | formed - free |")
     print("|---|---|---|---|---|")
     for row, requests in paired.items():
+        free_poems, formed_poems = ([_line_words(text_of[(name, t, i)]) for t, i in requests]
+                                    for name in (row, row + FORMED_SUFFIX))
         for name, view in views.items():
-            free = [view(text_of[(row, t, i)]) for t, i in requests]
-            formed = [view(text_of[(row + FORMED_SUFFIX, t, i)]) for t, i in requests]
+            free, formed = view(free_poems), view(formed_poems)
             print(f"| {row} | {name} | {_ci(mean_ci(free, seed))} | {_ci(mean_ci(formed, seed))} | "
-                  f"{_ci(mean_ci([b - a for a, b in zip(free, formed, strict=True)], seed))} |")
+                  f"{_paired_ci(free, formed, seed)} |")
 
 
 def _share(ws: list[str], vocabulary: set[str]) -> float:
     return sum(w in vocabulary for w in ws) / len(ws) if ws else 0.0
-
 
 if __name__ == "__main__":
     main()
