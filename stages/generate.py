@@ -160,7 +160,8 @@ def main() -> None:
                 rows_done.advance(note=f"{free}: {len(prompts)} poems in {sampling_s[free]:.0f} s")
             if name in g.formed_rows:  # the same requests, written by the form decoder
                 formed = name + FORMED_SUFFIX
-                kit = kit or FormKit.load(args.table, tokenizer, params.words.rhyme_min_count)
+                kit = kit or FormKit.load(args.table, tokenizer, params.words.rhyme_min_count,
+                                          [r["completion"] for r in splits["train"]], g.poet_word_prior)
                 row_started = time.perf_counter()
                 outs = sample_formed(model, tokenizer, preset, [prompts[k] for k in formed_jobs], formed_forms,
                                      g.seed, g.decoding(), kit, adapter=row.adapter,

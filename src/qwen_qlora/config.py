@@ -613,6 +613,7 @@ class GenerateParams(Section):
     form: str = "auto"
     formed_rows: list[str] = Field(default_factory=lambda: ["base", "base_fewshot", "adapted"])
     formed_per_theme: int = Field(4, ge=1)
+    poet_word_prior: float = Field(0.0, ge=0, le=10)
 
     @model_validator(mode="after")
     def _check(self) -> GenerateParams:

@@ -51,11 +51,13 @@ class Poet:
 
     def __init__(self, model: Any, tokenizer: Any, preset: Any, split: Any, gate: Any,
                  stresser: Any = None, attributor: Any = None, train_poems: Path = TRAIN_POEMS,
-                 word_table: Path = WORD_TABLE, rhyme_min_count: int = 5) -> None:  # words.rhyme_min_count
+                 word_table: Path = WORD_TABLE, rhyme_min_count: int = 5,  # words.rhyme_min_count
+                 poet_word_prior: float = 0.0) -> None:  # generate.poet_word_prior
         self.model, self.tokenizer, self.preset, self.gate = model, tokenizer, preset, gate
         self.split, self.stresser, self.attributor = split, stresser, attributor
         self.train_poems, self._vocab = Path(train_poems), None
         self.word_table, self._kit, self.rhyme_min_count = Path(word_table), None, rhyme_min_count
+        self.poet_word_prior = poet_word_prior
         self._lock = threading.Lock()
 
     @classmethod
@@ -82,7 +84,7 @@ class Poet:
                 from qwen_qlora.metrics.style import load_attributor
                 attributor = load_attributor(attributor_path)
         return cls(model, tokenizer, params.model.selected, params.split, gate, stresser, attributor, train_poems,
-                   word_table, params.words.rhyme_min_count)
+                   word_table, params.words.rhyme_min_count, params.generate.poet_word_prior)
 
     def form_request(self, spec: Any) -> dict | None:
         """The form decoder's request for a parsed form (`GenerateParams.form_spec`): None
@@ -98,11 +100,20 @@ class Poet:
         return form_request(spec, [r["form"] for r in read_jsonl(self.train_poems) if r.get("form")])
 
     def kit(self) -> Any:
-        """The form decoder's word table for this tokenizer (loaded once)."""
+        """The form decoder's word table for this tokenizer, with the poet-word prior over
+        her train poems' words as the generate stage has it (loaded once)."""
         if self._kit is None:
             from qwen_qlora.generation.form.formed import FormKit
+            from qwen_qlora.io import read_jsonl
 
-            self._kit = FormKit.load(self.word_table, self.tokenizer, self.rhyme_min_count)
+            texts = []
+            if self.poet_word_prior:
+                if not self.train_poems.is_file():
+                    raise ValueError(f"{self.train_poems}: not found; generate.poet_word_prior favours the words of "
+                                     "the poet's train poems: run `dvc repro split`, or set it to 0")
+                texts = [r["completion"] for r in read_jsonl(self.train_poems)]
+            self._kit = FormKit.load(self.word_table, self.tokenizer, self.rhyme_min_count, texts,
+                                     self.poet_word_prior)
         return self._kit
 
     def vocab(self, decoding: Any) -> Any:

@@ -130,3 +130,56 @@ def test_the_lexicon_takes_its_rare_word_weight_as_an_argument(toy_table, char_t
     assert np.allclose(heavy.word_bias, 3 * plain.word_bias) and not off.word_bias.any()
     for name in plain.bias:
         assert np.allclose(heavy.bias[name], 3 * plain.bias[name])
+
+
+def test_the_poet_word_prior_favours_her_words_along_their_token_paths(toy_table, char_tok):
+    hers = frozenset(e.text for e in toy_table.entries[::2])
+    plain = Lexicon(toy_table, char_tok)
+    favoured = Lexicon(toy_table, char_tok, poet_words=hers, poet_weight=2.0)
+    for i, e in enumerate(toy_table.entries):
+        assert favoured.word_bias[i] == pytest.approx(plain.word_bias[i] + (2.0 if e.text in hers else 0.0))
+    for name, trie in favoured.tries.items():  # a node carries the largest prior of the words below it
+        expected = np.full(len(trie.children), -np.inf)
+        for node, entry in enumerate(trie.word):
+            if entry >= 0:
+                path = next(trie.walk(toks) for k in favoured.spell[name]
+                            if (toks := toy_table.entries[entry].tokens[k]) and trie.walk(toks)[-1] == node)
+                for n in [0, *path]:
+                    expected[n] = max(expected[n], favoured.word_bias[entry])
+        assert np.allclose(favoured.bias[name][1:], expected[1:])
+    assert np.array_equal(Lexicon(toy_table, char_tok, poet_words=hers, poet_weight=0.0).word_bias, plain.word_bias)
+
+
+def test_a_poet_word_prior_without_her_words_is_refused(toy_table, char_tok):
+    from qwen_qlora.generation.form.formed import FormKit, poet_words
+
+    with pytest.raises(ValueError, match="poet"):
+        Lexicon(toy_table, char_tok, poet_weight=1.0)
+    with pytest.raises(ValueError, match="poet_word_prior"):
+        FormKit.of(toy_table, char_tok, 1, poet_texts=["1917", "..."], poet_weight=1.0)
+    assert poet_words(["Сон и Ночь"]) == {"сон", "и", "ночь"}
+
+
+def test_a_strong_poet_word_prior_writes_her_words(tiny, char_tok, toy_table, stresser):
+    """Half the table is 'hers'; a large prior makes the formed poems use her words far more
+    than no prior does, and the form still holds."""
+    import re
+
+    model, preset = tiny
+    hers = frozenset(e.text for e in toy_table.entries[::2])
+    form = request_form("iamb", 4, "ABAB", stanzas=1)
+    index = RhymeIndex(toy_table)
+
+    def share(weight):
+        lex = Lexicon(toy_table, char_tok, poet_words=hers, poet_weight=weight)
+        ws, ok = [], []
+        for seed in range(3):
+            out = write_formed(model, char_tok, preset, "Тема", form, toy_table, Sampling(1.0, 1.0, 1.0, top_k=0),
+                               seed, lexicon=lex, index=index)
+            ws += [w.lower() for w in re.findall(r"[а-яёА-ЯЁ]+", out["text"])]
+            ok.append(compliance(annotate_form(out["text"], stresser), form)["all"])
+        return sum(w in hers for w in ws) / len(ws), all(ok)
+
+    (none, ok_none), (strong, ok_strong) = share(0.0), share(8.0)
+    assert ok_none and ok_strong
+    assert strong > none + 0.2 and strong >= 0.8, (none, strong)

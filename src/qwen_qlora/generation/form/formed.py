@@ -13,9 +13,12 @@ len(prompts)`), at most MAX_RETRIES times, and the seeds given up are logged; af
 the call fails with the form named. Temperature, top-k, top-p and the repetition penalty
 keep their meaning (`decoder.write_formed`); the form, not max_new_tokens or the stop
 token's chance, sets a formed poem's length, and it samples the table's words, not the
-corpus vocabulary.
+corpus vocabulary. The word forms of the poet's train poems carry a prior
+(generate.poet_word_prior, `Lexicon`), so a poem leans to her words where the form
+leaves a choice.
 
-    kit = FormKit.load("models/word_table.json", tokenizer, params.words.rhyme_min_count)
+    kit = FormKit.load("models/word_table.json", tokenizer, params.words.rhyme_min_count,
+                       her_train_texts, params.generate.poet_word_prior)
     poems = sample_formed(model, tokenizer, preset, prompts, [form] * len(prompts), seed, decoding, kit)
 """
 
@@ -33,7 +36,7 @@ from qwen_qlora.generation.decode import Sampling
 from qwen_qlora.generation.form.decoder import GaveUp, write_formed
 from qwen_qlora.generation.form.lexicon import RARE_WEIGHT, Lexicon
 from qwen_qlora.generation.form.rhyme import RhymeIndex
-from qwen_qlora.generation.form.words import WordTable, load_table
+from qwen_qlora.generation.form.words import WordTable, corpus_words, load_table
 from qwen_qlora.metrics.form_annotation import common_forms, describe_form, request_form
 from qwen_qlora.model.prompts import Shot
 
@@ -50,16 +53,20 @@ class FormKit:
     index: RhymeIndex
 
     @classmethod
-    def of(cls, table: WordTable, tokenizer: Any, rhyme_min_count: int,
-           rare_weight: float = RARE_WEIGHT) -> FormKit:
+    def of(cls, table: WordTable, tokenizer: Any, rhyme_min_count: int, rare_weight: float = RARE_WEIGHT,
+           poet_texts: Sequence[str] = (), poet_weight: float = 0.0) -> FormKit:
         """`rhyme_min_count`: words.rhyme_min_count, the corpus count a line's last word needs;
-        `rare_weight`: the lexicon's rare-word prior weight (`Lexicon`)."""
-        return cls(table, Lexicon(table, tokenizer, rare_weight), RhymeIndex(table, rhyme_min_count))
+        `rare_weight`: the lexicon's rare-word prior weight; `poet_weight`: the logits added to
+        the word forms of `poet_texts` (her train poems; generate.poet_word_prior) (`Lexicon`)."""
+        words = poet_words(poet_texts) if poet_weight else frozenset()
+        lexicon = Lexicon(table, tokenizer, rare_weight, words, poet_weight)
+        return cls(table, lexicon, RhymeIndex(table, rhyme_min_count))
 
     @classmethod
-    def load(cls, path: str | Path, tokenizer: Any, rhyme_min_count: int) -> FormKit:
-        """The words stage's table; a missing table, or one built under another tokenizer,
-        is an error that says what to run."""
+    def load(cls, path: str | Path, tokenizer: Any, rhyme_min_count: int, poet_texts: Sequence[str] = (),
+             poet_weight: float = 0.0) -> FormKit:
+        """The words stage's table (the other arguments as `of`); a missing table, or one
+        built under another tokenizer, is an error that says what to run."""
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"{path}: not found; the form decoder writes with the words stage's table: run "
@@ -69,7 +76,18 @@ class FormKit:
         if list(probe.tokens[0]) != tokenizer(" " + probe.text, add_special_tokens=False)["input_ids"]:
             raise ValueError(f"{path}: built under another tokenizer ({table.tokenizer_name}); "
                              "re-run `dvc repro words` for the selected model")
-        return cls.of(table, tokenizer, rhyme_min_count)
+        return cls.of(table, tokenizer, rhyme_min_count, poet_texts=poet_texts, poet_weight=poet_weight)
+
+
+def poet_words(texts: Sequence[str]) -> frozenset[str]:
+    """The word forms of the poet's texts (lowercase, as the word table spells them); the
+    lexicon's poet-word prior favours them. An empty set is an error: the prior would
+    silently do nothing."""
+    words = frozenset(corpus_words(texts))
+    if not words:
+        raise ValueError("form decoder: the poet-word prior got no Russian word forms; pass her train poems' texts "
+                         "(data/processed/train.jsonl), or set generate.poet_word_prior: 0")
+    return words
 
 
 def form_request(spec: Any, train_forms: Sequence[dict]) -> dict | None:

@@ -9,16 +9,20 @@ when some word it may still become fits the meter; a node where a word is comple
 names that word.
 
 Rare words are made less likely, not forbidden: a word seen `count` times in the corpus
-gets a prior of rare_weight * log(min(1, count / RARE_COUNT)) on its logit, spread along
-its token path (a node carries the prior of the commonest word below it; each step adds
-the change), so a word's total is its own prior whatever tokens spell it.
+gets a prior of rare_weight * log(min(1, count / RARE_COUNT)) on its logit. The poet's own
+words are made likelier: a word form her train poems use (`poet_words`) gets
+`poet_weight` more (the table holds every poet's words, and a meter and a rhyme narrow
+the choice to words the model would not pick by itself, most at a line's end). A word's
+prior is spread along its token path (a node carries the largest prior of the words
+below it; each step adds the change), so a word's total is its own prior whatever
+tokens spell it.
 Vowel-less forms other than `words.NONSYLLABIC` (an older table's "ж", "б") are left out. `vocab` is every token the decoder can
 write (the tries, punctuation, line and stanza breaks, EOS): the output layer is
 computed over it only. `boundary` are the tokens that close a word (a space, a
 punctuation mark or a break first): their mass is the model's chance to end a word
 that could go on ("сон" / "сонный").
 
-    lexicon = Lexicon(table, tokenizer)   # once per table and tokenizer (and rare_weight)
+    lexicon = Lexicon(table, tokenizer)   # once per table and tokenizer (and the priors)
 """
 
 from __future__ import annotations
@@ -47,12 +51,12 @@ class Trie:
     children: list[dict[int, int]] = field(default_factory=lambda: [{}])
     shapes: list[int] = field(default_factory=lambda: [0])     # bitmask of shape ids below
     word: list[int] = field(default_factory=lambda: [-1])      # entry index ending here, or -1
-    count: list[int] = field(default_factory=lambda: [0])      # corpus count of the commonest word below
+    prior: list[float] = field(default_factory=lambda: [-math.inf])  # largest word prior below
 
-    def add(self, tokens: tuple[int, ...], entry: int, shapes: int, count: int = 1) -> None:
+    def add(self, tokens: tuple[int, ...], entry: int, shapes: int, prior: float = 0.0) -> None:
         node = 0
         self.shapes[0] |= shapes
-        self.count[0] = max(self.count[0], count)
+        self.prior[0] = max(self.prior[0], prior)
         for t in tokens:
             nxt = self.children[node].get(t)
             if nxt is None:
@@ -61,10 +65,10 @@ class Trie:
                 self.children.append({})
                 self.shapes.append(0)
                 self.word.append(-1)
-                self.count.append(0)
+                self.prior.append(-math.inf)
             node = nxt
             self.shapes[node] |= shapes
-            self.count[node] = max(self.count[node], count)
+            self.prior[node] = max(self.prior[node], prior)
         if self.word[node] not in (-1, entry):
             raise ValueError(f"lexicon: two table words share the token path {tokens}")
         self.word[node] = entry
@@ -79,8 +83,13 @@ class Trie:
 
 
 class Lexicon:
-    def __init__(self, table: WordTable, tokenizer: Any, rare_weight: float = RARE_WEIGHT):
+    def __init__(self, table: WordTable, tokenizer: Any, rare_weight: float = RARE_WEIGHT,
+                 poet_words: frozenset[str] = frozenset(), poet_weight: float = 0.0):
+        if poet_weight and not poet_words:
+            raise ValueError("lexicon: a poet-word prior needs the poet's words (her train poems' word forms)")
         self.table = table
+        self.word_bias = np.array([rare_prior(e.count, rare_weight) + (poet_weight if e.text in poet_words else 0.0)
+                                   for e in table.entries])
         shapes = sorted({(e.n_syllables, s) for e in table.entries for s in e.stresses},
                         key=lambda x: (x[0], -1 if x[1] is None else x[1]))
         self.shapes = shapes
@@ -95,10 +104,8 @@ class Lexicon:
             for trie, ks in self.spell.items():
                 for k in ks:
                     if e.tokens[k]:
-                        self.tries[trie].add(e.tokens[k], i, self.entry_shapes[i], e.count)
-        self.word_bias = np.array([rare_prior(e.count, rare_weight) for e in table.entries])
-        self.bias = {name: np.array([rare_prior(c, rare_weight) for c in trie.count])
-                     for name, trie in self.tries.items()}
+                        self.tries[trie].add(e.tokens[k], i, self.entry_shapes[i], float(self.word_bias[i]))
+        self.bias = {name: np.array(trie.prior) for name, trie in self.tries.items()}
         self.punctuation = _single_tokens(tokenizer, PUNCTUATION)
         self.sentence_end = frozenset(t for t, text in zip(self.punctuation, _texts(tokenizer, self.punctuation))
                                       if any(c in text for c in SENTENCE_END))
@@ -130,7 +137,7 @@ class Root:
     nodes: np.ndarray
     member: np.ndarray
     row: dict[int, int]
-    bias: np.ndarray    # the rare-word prior of each child
+    bias: np.ndarray    # the word prior of each child (`Lexicon.bias`)
 
 
 def rare_prior(count: int, weight: float = RARE_WEIGHT) -> float:
