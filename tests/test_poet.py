@@ -140,3 +140,18 @@ def test_a_formed_poem_that_fails_the_gate_is_written_again_by_the_form_decoder(
     (poem,) = poet.write("зима", params.generate.decoding(), seed=2, n=1, models=("adapted",), form=form)["adapted"]
     assert poem["gate"]["passed"] and poem["gate"]["resampled"] == 1 and poem["text"] != known
     assert seeds == [2, 3] and "formed" in poem
+
+
+def test_the_train_poems_are_read_once_and_a_missing_split_names_the_setting(tmp_path):
+    from qwen_qlora.config import parse_form
+    from qwen_qlora.io import write_jsonl
+
+    poet = Poet(None, None, None, None, None, train_poems=tmp_path / "train.jsonl", poet_word_prior=2.0)
+    with pytest.raises(ValueError, match=r"train.jsonl: not found; generate.poet_word_prior .* set it to 0"):
+        poet.kit()
+    with pytest.raises(ValueError, match=r"not found; the form 'auto' .* name a form"):
+        poet.form_request(parse_form("auto", "form"))
+    write_jsonl(tmp_path / "train.jsonl", [{"completion": "Сон и ночь", "form": None}])
+    first = poet.train_records("why", "instead")
+    (tmp_path / "train.jsonl").unlink()
+    assert poet.train_records("why", "instead") is first

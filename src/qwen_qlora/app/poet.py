@@ -55,7 +55,7 @@ class Poet:
                  poet_word_prior: float = 0.0) -> None:  # generate.poet_word_prior
         self.model, self.tokenizer, self.preset, self.gate = model, tokenizer, preset, gate
         self.split, self.stresser, self.attributor = split, stresser, attributor
-        self.train_poems, self._vocab = Path(train_poems), None
+        self.train_poems, self._train, self._vocab = Path(train_poems), None, None
         self.word_table, self._kit, self.rhyme_min_count = Path(word_table), None, rhyme_min_count
         self.poet_word_prior = poet_word_prior
         self._lock = threading.Lock()
@@ -90,28 +90,22 @@ class Poet:
         """The form decoder's request for a parsed form (`GenerateParams.form_spec`): None
         for "free", the poet's commonest form of the train poems for "auto"."""
         from qwen_qlora.generation.form.formed import form_request
-        from qwen_qlora.io import read_jsonl
 
         if spec != "auto":
             return form_request(spec, [])
-        if not self.train_poems.is_file():
-            raise ValueError(f"{self.train_poems}: not found; the form 'auto' is the poet's commonest form among "
-                             "the train poems: run `dvc repro split`, or name a form (--form 'iamb 4 ABAB x3')")
-        return form_request(spec, [r["form"] for r in read_jsonl(self.train_poems) if r.get("form")])
+        train = self.train_records("the form 'auto' is the poet's commonest form among the train poems",
+                                   "name a form (--form 'iamb 4 ABAB x3')")
+        return form_request(spec, [r["form"] for r in train if r.get("form")])
 
     def kit(self) -> Any:
         """The form decoder's word table for this tokenizer, with the poet-word prior over
         her train poems' words as the generate stage has it (loaded once)."""
         if self._kit is None:
             from qwen_qlora.generation.form.formed import FormKit
-            from qwen_qlora.io import read_jsonl
 
-            texts = []
-            if self.poet_word_prior:
-                if not self.train_poems.is_file():
-                    raise ValueError(f"{self.train_poems}: not found; generate.poet_word_prior favours the words of "
-                                     "the poet's train poems: run `dvc repro split`, or set it to 0")
-                texts = [r["completion"] for r in read_jsonl(self.train_poems)]
+            texts = [r["completion"] for r in self.train_records(
+                "generate.poet_word_prior favours the words of the poet's train poems", "set it to 0")] \
+                if self.poet_word_prior else []
             self._kit = FormKit.load(self.word_table, self.tokenizer, self.rhyme_min_count, texts,
                                      self.poet_word_prior)
         return self._kit
@@ -122,14 +116,23 @@ class Poet:
         if decoding.vocab != "corpus":
             return None
         if self._vocab is None:
-            from qwen_qlora.io import read_jsonl
             from qwen_qlora.model.head import records_vocab
 
-            if not self.train_poems.is_file():
-                raise ValueError(f"{self.train_poems}: not found; generate.vocab: corpus samples the train poems' "
-                                 "tokens: run `dvc repro split` (or `dvc pull split`), or pass --vocab full")
-            self._vocab = records_vocab(self.preset, self.tokenizer, read_jsonl(self.train_poems))
+            train = self.train_records("generate.vocab: corpus samples the train poems' tokens", "pass --vocab full")
+            self._vocab = records_vocab(self.preset, self.tokenizer, train)
         return self._vocab
+
+    def train_records(self, why: str, instead: str) -> list[dict]:
+        """The split stage's train poems (read once); a missing file is an error that says
+        `why` they are needed, what to run, or what to do `instead`."""
+        if self._train is None:
+            from qwen_qlora.io import read_jsonl
+
+            if not self.train_poems.is_file():
+                raise ValueError(f"{self.train_poems}: not found; {why}: run `dvc repro split` (or `dvc pull "
+                                 f"split`), or {instead}")
+            self._train = read_jsonl(self.train_poems)
+        return self._train
 
     def write(self, theme: str, decoding: Any, seed: int = 0, n: int = 1, models: tuple[str, ...] = MODELS,
               form: dict | None = None, progress: Callable[[int], object] | None = None) -> dict[str, list[dict]]:
