@@ -1,0 +1,71 @@
+"""Word forms the corpus spells with е where the word has ё ("лед" for лёд, "актер" for
+актёр), and what the word table makes of them.
+
+Russian print often leaves ё out. ё is always stressed, so a form read with е where the
+word has ё gets a wrong stressed vowel, and with it a wrong rhyme key: "лед" keyed as
+'Эт' rhymes, for the rhyme detector, with "ветр" ('Этр'), though лёд ('От') does not.
+This reads the words stage's table (models/word_table.json) and prints: the forms
+spelled with е and no ё, how many of them pymorphy3 knows only as ё words (every known
+reading has ё), examples with their rhyme keys beside the ё spelling's where the table
+holds it too, and, when a run's samples are there (reports/samples.jsonl), the share of
+each formed row's line-final words that are such forms.
+
+Usage: PYTHONPATH=src python benchmarks/yo_spellings.py [--table models/word_table.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import pymorphy3
+
+from qwen_qlora.generation.form.words import load_table
+from qwen_qlora.io import read_jsonl
+from qwen_qlora.rows import is_formed
+from qwen_qlora.text import lines, words
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", type=Path, default=Path("models/word_table.json"))
+    ap.add_argument("--samples", type=Path, default=Path("reports/samples.jsonl"))
+    args = ap.parse_args()
+    table, morph = load_table(args.table), pymorphy3.MorphAnalyzer()
+    spelled_e = [e for e in table.entries if "е" in e.text and "ё" not in e.text]
+    yo = {}
+    for e in spelled_e:
+        known = [p for p in morph.parse(e.text) if p.is_known]
+        if known and all("ё" in p.word for p in known):
+            yo[e.text] = known[0].word
+    print(f"word table: {len(table.entries)} forms; {len(spelled_e)} spelled with е and no ё; "
+          f"{len(yo)} ({len(yo) / len(spelled_e):.1%}) of them pymorphy3 knows only as ё words")
+    print("| spelled | rhyme key in the table | the ё word | its rhyme key in the table |")
+    print("|---|---|---|---|")
+    shown = 0
+    for text, word in yo.items():
+        twin = table.get(word)
+        if twin is None:
+            continue
+        print(f"| {text} | {', '.join(table.get(text).rhyme_keys)} | {word} | {', '.join(twin.rhyme_keys)} |")
+        shown += 1
+        if shown == 12:
+            break
+    if args.samples.is_file():
+        ends: dict[str, Counter] = {}
+        for s in read_jsonl(args.samples):
+            if is_formed(s["model"]):
+                for line in lines(s["text"]):
+                    ws = words(line)
+                    if ws:
+                        ends.setdefault(s["model"], Counter())[ws[-1] in yo] += 1
+        for row, c in sorted(ends.items()):
+            print(f"{row}: {c[True]} of {c[True] + c[False]} line-final words ({c[True] / (c[True] + c[False]):.1%}) "
+                  "are е spellings of ё words")
+    else:
+        print(f"{args.samples}: not there (run `dvc repro generate`); line-final shares not shown")
+
+
+if __name__ == "__main__":
+    main()
