@@ -8,7 +8,8 @@ decoding) for each formed row (base, base few-shot, adapted) through the product
 row: seconds a poem, forward passes a poem and milliseconds each, the share of the
 poem's time spent inside them, the tokens a poem encodes and how many of them are
 encoded again after backing off (the decoder rebuilds its cache from the prompt and the
-kept tokens), back-offs a poem (words and lines), the scanner's form compliance; then the CPU.
+kept tokens), back-offs a poem (words and lines), the scanner's form compliance; then
+the CPU.
 
 Usage: PYTHONPATH=src python benchmarks/formed_time.py [--poems 8] [--rows base base_fewshot adapted]
 """
@@ -52,7 +53,8 @@ class Timed(MODEL):
         Timed.encoded += ids.shape[1]
 
     def reset(self, tokens: list[int]) -> None:
-        Timed.again += len(self.prompt) + len(tokens) if hasattr(self, "cache") else 0
+        if hasattr(self, "cache"):  # not the first encoding of the prompt (from __init__): a rebuild
+            Timed.again += len(self.prompt) + len(tokens)
         super().reset(tokens)
 
 

@@ -19,12 +19,20 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-import pymorphy3
-
 from qwen_qlora.generation.form.words import load_table
 from qwen_qlora.io import read_jsonl
+from qwen_qlora.metrics.fluency import load_morph
 from qwen_qlora.rows import is_formed
-from qwen_qlora.text import lines, words
+from qwen_qlora.text import lines, strip_marks, words
+
+
+def last_word(line: str) -> str:
+    """A line's last word as written (lowercase, ё kept: the shared `words` folds ё into
+    е, which would count a correctly spelled "лёд" as "лед")."""
+    for token in reversed(strip_marks(line).lower().split()):
+        if words(token):
+            return token.strip(".,;:!?…—–-«»\"'()")
+    return ""
 
 
 def main() -> None:
@@ -32,23 +40,23 @@ def main() -> None:
     ap.add_argument("--table", type=Path, default=Path("models/word_table.json"))
     ap.add_argument("--samples", type=Path, default=Path("reports/samples.jsonl"))
     args = ap.parse_args()
-    table, morph = load_table(args.table), pymorphy3.MorphAnalyzer()
+    table, morph = load_table(args.table), load_morph()
     spelled_e = [e for e in table.entries if "е" in e.text and "ё" not in e.text]
-    yo = {}
+    yo = {}  # the е spelling -> (its entry, the ё word)
     for e in spelled_e:
         known = [p for p in morph.parse(e.text) if p.is_known]
         if known and all("ё" in p.word for p in known):
-            yo[e.text] = known[0].word
+            yo[e.text] = (e, known[0].word)
     print(f"word table: {len(table.entries)} forms; {len(spelled_e)} spelled with е and no ё; "
           f"{len(yo)} ({len(yo) / len(spelled_e):.1%}) of them pymorphy3 knows only as ё words")
     print("| spelled | rhyme key in the table | the ё word | its rhyme key in the table |")
     print("|---|---|---|---|")
     shown = 0
-    for text, word in yo.items():
+    for text, (entry, word) in yo.items():
         twin = table.get(word)
         if twin is None:
             continue
-        print(f"| {text} | {', '.join(table.get(text).rhyme_keys)} | {word} | {', '.join(twin.rhyme_keys)} |")
+        print(f"| {text} | {', '.join(entry.rhyme_keys)} | {word} | {', '.join(twin.rhyme_keys)} |")
         shown += 1
         if shown == 12:
             break
@@ -57,9 +65,8 @@ def main() -> None:
         for s in read_jsonl(args.samples):
             if is_formed(s["model"]):
                 for line in lines(s["text"]):
-                    ws = words(line)
-                    if ws:
-                        ends.setdefault(s["model"], Counter())[ws[-1] in yo] += 1
+                    if word := last_word(line):
+                        ends.setdefault(s["model"], Counter())[word in yo] += 1
         for row, c in sorted(ends.items()):
             print(f"{row}: {c[True]} of {c[True] + c[False]} line-final words ({c[True] / (c[True] + c[False]):.1%}) "
                   "are е spellings of ё words")
