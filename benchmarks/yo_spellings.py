@@ -1,14 +1,16 @@
 """Word forms the corpus spells with е where the word has ё ("лед" for лёд, "актер" for
-актёр), and what the word table makes of them.
+актёр), and how the word table keys them.
 
 Russian print often leaves ё out. ё is always stressed, so a form read with е where the
 word has ё gets a wrong stressed vowel, and with it a wrong rhyme key: "лед" keyed as
-'Эт' rhymes, for the rhyme detector, with "ветр" ('Этр'), though лёд ('От') does not.
-This reads the words stage's table (models/word_table.json) and prints: the forms
-spelled with е and no ё, how many of them pymorphy3 knows only as ё words (every known
-reading has ё), examples with their rhyme keys beside the ё spelling's where the table
-holds it too, and, when a run's samples are there (reports/samples.jsonl), the share of
-each formed row's line-final words that are such forms.
+'Эт' would rhyme, for the rhyme detector, with "ветр" ('Этр'), though лёд ('От') does
+not. The rhyme detector reads a stressed е as ё where pymorphy3 knows the spelling only
+as ё words (`metrics.rhyme`). This reads the words stage's table (models/word_table.json)
+and prints: the forms spelled with е and no ё, how many of them pymorphy3 knows only as
+ё words, how many of those the table keys as their ё spelling would be keyed (every
+stress the table holds for the form), examples, and, when a run's samples are there
+(reports/samples.jsonl), the share of each formed row's line-final words that are such
+forms.
 
 Usage: PYTHONPATH=src python benchmarks/yo_spellings.py [--table models/word_table.json]
 """
@@ -19,7 +21,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from qwen_qlora.generation.form.words import load_table
+from qwen_qlora.generation.form.words import load_table, word_ending
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.metrics.fluency import load_morph
 from qwen_qlora.rows import is_formed
@@ -49,17 +51,15 @@ def main() -> None:
             yo[e.text] = (e, known[0].word)
     print(f"word table: {len(table.entries)} forms; {len(spelled_e)} spelled with е and no ё; "
           f"{len(yo)} ({len(yo) / len(spelled_e):.1%}) of them pymorphy3 knows only as ё words")
-    print("| spelled | rhyme key in the table | the ё word | its rhyme key in the table |")
+    as_yo = {text: all(k == word_ending(word, e.n_syllables, st).key
+                       for k, st in zip(e.rhyme_keys, e.stresses) if st is not None)
+             for text, (e, word) in yo.items()}
+    print(f"keyed as their ё spelling is: {sum(as_yo.values())} of {len(yo)}")
+    print("| spelled | rhyme key in the table | the ё word | its rhyme key |")
     print("|---|---|---|---|")
-    shown = 0
-    for text, (entry, word) in yo.items():
-        twin = table.get(word)
-        if twin is None:
-            continue
-        print(f"| {text} | {', '.join(entry.rhyme_keys)} | {word} | {', '.join(twin.rhyme_keys)} |")
-        shown += 1
-        if shown == 12:
-            break
+    for text, (entry, word) in list(yo.items())[:12]:
+        keys = [word_ending(word, entry.n_syllables, st).key for st in entry.stresses if st is not None]
+        print(f"| {text} | {', '.join(entry.rhyme_keys)} | {word} | {', '.join(keys)} |")
     if args.samples.is_file():
         ends: dict[str, Counter] = {}
         for s in read_jsonl(args.samples):

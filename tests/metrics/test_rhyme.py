@@ -29,6 +29,8 @@ def rhyme(a: str, b: str) -> bool:
     ("Любо́вь твоя́", "Одна́ земля́ моя́"),               # open masculine й + а
     ("И не бы́ло его́ любви́", "Все ра́ны мои́"),         # open masculine, vowel before
     ("Он ро́с", "И во́з он не́с"),                       # е written for ё: нёс / рос
+    ("Янта́рный ме́д", "На реке́ ле́д"),                 # е written for ё on both sides
+    ("Весна́ иде́т", "И пти́ца поёт"),                   # ... on one side
 ])
 def test_rhymes_are_found(a, b):
     assert rhyme(a, b)
@@ -91,11 +93,22 @@ def test_inexact_rhymes_are_found(a, b):
     ("Иду́ домо́й я", "Пришла́ весна́"),               # a compound reading that does not rhyme
     ("Звезда́ в пути́", "Горя́т огни́"),                # open и: soft supports are not enough
     ("Для ра́дости твое́й", "Пропа́хший смоло́й"),         # 'е' that is never 'ё' (dictionary)
+    ("На реке́ ле́д", "Поду́л ве́тр"),                   # 'е' that is always 'ё' (лёд)
+    ("На реке́ ле́д", "На реке́ лёд"),                   # one word, spelled two ways
     ("А челове́к", "Свой потоло́к"),
     ("Он ви́дел до́м", "Пошёл ды́н"),                  # nasal class, but the vowels differ
 ])
 def test_inexact_non_rhymes_are_rejected(a, b):
     assert not rhyme(a, b)
+
+
+def test_stressed_e_is_read_by_the_dictionary():
+    ice, = parse_stressed("Холо́дный ле́д")
+    assert (line_ending(ice).key, line_ending(ice).word, line_ending(ice).maybe_yo) == ("От", "лёд", False)
+    soul, = parse_stressed("Мое́й души́ ве́сь")         # весь has no ё reading
+    assert not line_ending(soul).maybe_yo
+    everything, = parse_stressed("Забы́то все́")       # все / всё: either
+    assert line_ending(everything).maybe_yo and line_ending(everything).word == "все"
 
 
 def test_transcription_rules():

@@ -7,10 +7,11 @@ line (a trailing enclitic such as "же" included). An ending on the stressed vo
 that decide whether words rhyme to a Russian ear:
 
 - iotated vowels and е/ё/э: я, ё, ю, е give а, о, у, э and soften the consonant before
-  them (or add й after a vowel, ь, ъ or at the start); a stressed 'е' may also stand
-  for 'ё' where the dictionary (pymorphy3) has a form with 'ё' or does not know the
-  word (most texts do not write it, and the stress model restores it only
-  sometimes), so "нес" rhymes with "рос" but "твое́й" not with "смоло́й";
+  them (or add й after a vowel, ь, ъ or at the start). Most texts write 'е' for 'ё', so
+  a stressed 'е' is read by the dictionary (pymorphy3): as 'ё' where every reading it
+  knows has 'ё' there ("лед" is "лёд", and rhymes with "мёд", never with "ветр"); as
+  either where some do or it does not know the word ("нес" is "нёс" or "нес", and
+  rhymes with "рос"); as 'е' where none do ("твое́й" not with "смоло́й");
 - unstressed vowels are reduced: о to а; э (е) to и; а after a soft consonant (я) to
   и; unstressed ы before й to а (-ый and -ой sound alike);
 - voiced obstruents are devoiced at the end of a word and before a voiceless one
@@ -183,8 +184,8 @@ def _collapse(phones: list[str]) -> list[str]:
 @dataclass(frozen=True)
 class Ending:
     phones: tuple[str, ...]   # from the stressed vowel (or its supporting consonant) on
-    word: str                 # the rhyme word, lowercased, for the no-self-rhyme rule
-    maybe_yo: bool = False    # stressed letter is 'е', which many texts write for 'ё'
+    word: str                 # the rhyme word, lowercased, ё where read so, for the no-self-rhyme rule
+    maybe_yo: bool = False    # a stressed "е" that may be read "ё" or "е" (`_yo_reading`)
     support: str = ""         # the consonant before the stressed vowel ("" if none)
     compound: Ending | None = None   # the line read with its final pronoun unstressed
     alternatives: tuple[Ending, ...] = ()   # a homograph rhyme word's other stresses
@@ -244,31 +245,42 @@ def _ending_at(words: Sequence[Word], idx: int) -> Ending:
     """The ending that starts at the stress of words[idx] (the words after it are
     unstressed)."""
     word = words[idx]
-    phones, at = transcribe(word.text, word.stress)
+    text = word.text.lower()
+    yo = _yo_reading(text, word.stress or 0) if _stressed_letter(text, word.stress or 0) == "е" else "е"
+    if yo == "ё":
+        text = _spell_yo(text, word.stress or 0)
+    phones, at = transcribe(text, word.stress)
     tail = phones[at:]
     for extra in words[idx + 1:]:
         tail += transcribe(extra.text, None)[0]
     support = phones[at - 1] if at and not _is_vowel(phones[at - 1]) else ""
     if len(tail) == 1 and at > 0:
         tail = phones[at - 1:at] + tail
-    stressed_letter = [ch for ch in word.text.lower() if ch in VOWELS][word.stress or 0]
-    maybe_yo = stressed_letter == "е" and _may_be_yo(word.text.lower(), word.stress or 0)
-    return Ending(tuple(tail), word.text.lower(), maybe_yo, support)
+    return Ending(tuple(tail), text, yo == "either", support)
+
+
+def _stressed_letter(word: str, stress: int) -> str:
+    vowels = [ch for ch in word if ch in VOWELS]
+    return vowels[stress] if stress < len(vowels) else ""
+
+
+def _spell_yo(word: str, stress: int) -> str:
+    """`word` with its `stress`-th vowel written 'ё'."""
+    at = [i for i, ch in enumerate(word) if ch in VOWELS][stress]
+    return word[:at] + "ё" + word[at + 1:]
 
 
 @lru_cache(maxsize=100_000)
-def _may_be_yo(word: str, stress: int) -> bool:
-    """Whether the stressed 'е' of `word` may stand for 'ё': some form the dictionary
-    (pymorphy3's) gives for the spelling has 'ё' there ("нес" is "нёс"; "твое́й",
-    "челове́к" never are), or the word is not in it."""
-    parses = _morph().parse(word)
-    if not any(p.is_known for p in parses):
-        return True
-    for p in parses:
-        vowels = [ch for ch in p.word if ch in VOWELS]
-        if stress < len(vowels) and vowels[stress] == "ё":
-            return True
-    return False
+def _yo_reading(word: str, stress: int) -> str:
+    """How the stressed 'е' of a lowercase `word` is read: "ё" where every reading the
+    dictionary (pymorphy3's) knows for the spelling has 'ё' there ("лед" is "лёд",
+    "ведет" "ведёт"), "either" where some do ("нес": "нёс", "нес"; "все": "всё", "все")
+    or the word is not in it, "е" where none do ("твое́й", "челове́к")."""
+    known = [p for p in _morph().parse(word) if p.is_known]
+    if not known:
+        return "either"
+    yo = [_stressed_letter(p.word, stress) == "ё" for p in known]
+    return "ё" if all(yo) else "either" if any(yo) else "е"
 
 
 @lru_cache(maxsize=1)
