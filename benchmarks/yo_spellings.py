@@ -24,17 +24,16 @@ from pathlib import Path
 from qwen_qlora.generation.form.words import load_table, word_ending
 from qwen_qlora.io import read_jsonl
 from qwen_qlora.metrics.fluency import load_morph
+from qwen_qlora.metrics.stress import WORD_RE
 from qwen_qlora.rows import is_formed
-from qwen_qlora.text import lines, strip_marks, words
+from qwen_qlora.text import lines, strip_marks
 
 
 def last_word(line: str) -> str:
     """A line's last word as written (lowercase, ё kept: the shared `words` folds ё into
     е, which would count a correctly spelled "лёд" as "лед")."""
-    for token in reversed(strip_marks(line).lower().split()):
-        if words(token):
-            return token.strip(".,;:!?…—–-«»\"'()")
-    return ""
+    found = WORD_RE.findall(strip_marks(line).lower())
+    return found[-1] if found else ""
 
 
 def main() -> None:
